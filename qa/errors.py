@@ -1,0 +1,35 @@
+"""Typed errors: every failure a user can cause or fix has its own class and a message that says what to do."""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class for errors that are the user's to fix (bad input, missing or stale files)."""
+
+
+class InvalidQuestionError(QAError, ValueError):
+    """The question is empty, blank or too long."""
+
+
+class InvalidArgumentError(QAError, ValueError):
+    """A setting such as k is out of range."""
+
+
+class SeedsNotFoundError(QAError, FileNotFoundError):
+    """The seeds folder does not exist or holds no readable document."""
+
+
+class IndexNotFoundError(QAError, FileNotFoundError):
+    """No built index where one was expected."""
+
+
+class IndexCorruptError(QAError):
+    """An index file is missing, truncated or unreadable."""
+
+
+class IndexMismatchError(QAError):
+    """The index was built with another model, dimension or format than the one asked for."""
+
+
+class ModelNotAvailableError(QAError):
+    """The embedding model cannot be loaded offline."""

@@ -1,0 +1,127 @@
+"""Pure text functions: reference markers, white space, sentence boundaries, lexical tokens.
+
+Everything here works on plain strings and returns offsets into the string it was given,
+so callers can map results back to the document text exactly.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+
+# Wikipedia-style reference markers: [15], [note 3], [a], [cần dẫn nguồn], [citation needed].
+REFERENCE_MARKER = re.compile(r"\[(\d{1,4}|[a-z]|note \d{1,3}|cần dẫn nguồn|citation needed)\]", re.IGNORECASE)
+
+_SPACES = re.compile(r"\s+")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?…)\]}”’»])")
+_WORD = re.compile(r"\w+")
+
+# A sentence ends with terminal punctuation, then any closing quotes, brackets or reference markers.
+_SENTENCE_END = re.compile(r"[.!?…]+(?:[\"”’'»)]|" + REFERENCE_MARKER.pattern + r")*", re.IGNORECASE)
+_OPENERS = "\"“‘'«(["
+# Words after which a period does not end a sentence (lower-cased, without the period).
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof st jr sr vs etc e.g i.e no tp gs pgs ts ths bs ks ông bà v.v tr ch q".split()
+)
+
+
+def find_references(text: str) -> list[str]:
+    """The labels of the reference markers in `text`, in order, e.g. ["15", "16"]."""
+    return [m.group(1) for m in REFERENCE_MARKER.finditer(text)]
+
+
+def clean_text(text: str) -> str:
+    """Text as embedded and shown: reference markers removed, white space folded to single spaces."""
+    text = REFERENCE_MARKER.sub("", text)
+    text = _SPACES.sub(" ", text).strip()
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Split text[start:end] into sentences; returns (start, end) offsets into `text`, trimmed of white space.
+
+    A boundary is terminal punctuation (plus closing quotes and reference markers) followed by white space
+    and a capital letter, a digit or an opening quote; initials ("Georgiy I. Mirsky") and common
+    abbreviations do not end a sentence.
+    """
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    sentence_start = start
+    for match in _SENTENCE_END.finditer(text, start, end):
+        boundary = match.end()
+        rest = text[boundary:end]
+        stripped = rest.lstrip()
+        if not stripped:
+            break  # the paragraph's end closes the last sentence
+        if len(stripped) == len(rest):
+            continue  # no space after the punctuation: "3.5", "v.v."
+        following = stripped[0]
+        if not (following.isupper() or following.isdigit() or following in _OPENERS):
+            continue
+        if text[match.start()] == "." and _is_abbreviation(text, sentence_start, match.start()):
+            continue
+        spans.append(_trim(text, sentence_start, boundary))
+        sentence_start = boundary
+    if text[sentence_start:end].strip():
+        spans.append(_trim(text, sentence_start, end))
+    return spans
+
+
+def _is_abbreviation(text: str, floor: int, period: int) -> bool:
+    word_start = period
+    while word_start > floor and not text[word_start - 1].isspace():
+        word_start -= 1
+    word = text[word_start:period].lstrip(_OPENERS)
+    if len(word) == 1 and word.isupper():
+        return True  # an initial
+    return word.lower() in _ABBREVIATIONS
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def strip_diacritics(text: str) -> str:
+    """ASCII-fold Vietnamese: "Đường biên" → "duong bien", so unaccented queries still match."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens (Vietnamese syllables are words here), NFC-normalised."""
+    return _WORD.findall(unicodedata.normalize("NFC", text).lower())
+
+
+# Question and function words that carry no topic; dropped from lexical matching in both languages.
+STOPWORDS = frozenset(
+    """
+    the a an of in on at to is was were be been are am did does do what who whom whose when where why how which
+    many much and or for by with from that this these those it its as into about than then there their they he
+    she his her him we you your i me my our us can could would should will shall may might have has had
+    ai gì nào đâu bao nhiêu sao khi thì là của và có được các những một trong với cho này đó không đã bị mà ở
+    tại về như từ theo nhé ạ vậy thế
+    """.split()
+)
+
+
+def lexical_tokens(text: str) -> list[str]:
+    """Tokens for BM25: words and adjacent-word pairs (Vietnamese words span syllables), each also ASCII-folded."""
+    tokens = words(text)
+    unigrams = [t for t in tokens if t not in STOPWORDS]
+    bigrams = [
+        f"{a}_{b}" for a, b in zip(tokens, tokens[1:]) if not (a in STOPWORDS and b in STOPWORDS)
+    ]
+    result = unigrams + bigrams
+    folded = [strip_diacritics(t) for t in result]
+    return result + [f for f, t in zip(folded, result) if f != t]
+
+
+def iter_paragraph_blocks(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of blank-line-separated blocks, trimmed of surrounding white space."""
+    for match in re.finditer(r"\S(?:.*?\S)?(?=\n[ \t]*\n|\s*\Z)", text, re.DOTALL):
+        yield match.start(), match.end()

@@ -1,0 +1,106 @@
+import warnings
+
+import pytest
+
+from qa import SeedsNotFoundError, SkippedDocumentWarning, read_documents
+from qa.documents import document_blocks, document_title, is_heading
+from qa.passages import ChunkingSettings, split_document, split_documents
+
+from conftest import SEEDS
+
+
+def test_seed_document_title_language_and_headings():
+    [document] = read_documents(SEEDS)
+    assert document.name == "000_ae2b548a11784ba7.txt"
+    assert document.title == "Các cuộc xung đột 1993–1994 Chiến tranh Nagorno-Karabakh"
+    assert document.language == "vi"
+    headings = [document.text[b.start:b.end] for b in document_blocks(document.text) if b.kind == "heading"]
+    assert headings == ["Lệnh ngưng bắn 1994"]
+
+
+def test_every_passage_and_sentence_span_reproduces_its_source():
+    documents = read_documents(SEEDS)
+    texts = {d.name: d.text for d in documents}
+    passages = split_documents(documents)
+    assert passages
+    for passage in passages:
+        source = texts[passage.document][passage.start:passage.end]
+        assert source.strip() == source and source
+        for sentence in passage.sentences:
+            assert passage.start <= sentence.start < sentence.end <= passage.end
+            assert "[" + "15]" not in sentence.text
+        # the cleaned text is the source minus reference markers
+        from qa.text import clean_text
+        assert passage.text == clean_text(source)
+
+
+def test_seed_passages_carry_sections_paragraphs_and_references():
+    passages = split_documents(read_documents(SEEDS))
+    first = passages[0]
+    assert first.references == ("15", "16") and "[15]" not in first.text
+    assert first.section is None and first.paragraph == 1
+    after_heading = [p for p in passages if p.section == "Lệnh ngưng bắn 1994"]
+    assert after_heading and all(p.paragraph >= 6 for p in after_heading)
+    assert len({p.id for p in passages}) == len(passages)
+
+
+def test_passage_ids_are_stable_across_runs():
+    first = [p.id for p in split_documents(read_documents(SEEDS))]
+    second = [p.id for p in split_documents(read_documents(SEEDS))]
+    assert first == second
+
+
+def test_long_paragraphs_are_cut_at_sentence_boundaries(tmp_path):
+    sentence = "Đây là một câu khá dài về lịch sử của vùng đất này và con người nơi đây. "
+    (tmp_path / "long.txt").write_text("Tiêu đề\n\n" + sentence * 40, encoding="utf-8")
+    [document] = read_documents(tmp_path)
+    passages = split_document(document, ChunkingSettings(max_words=50))
+    assert len(passages) > 1
+    assert all(len(p.text.split()) <= 50 for p in passages)
+    assert {p.paragraph for p in passages} == {1}
+    assert passages[0].id.endswith("#1.1") and passages[1].id.endswith("#1.2")
+    for p in passages:
+        assert p.text == " ".join(s.text for s in p.sentences)
+
+
+def test_bad_files_are_skipped_with_a_warning_naming_them(tmp_path):
+    (tmp_path / "good.md").write_text("# Good\n\nA real paragraph here.", encoding="utf-8")
+    (tmp_path / "empty.txt").write_text("  \n", encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes("Tiếng Việt".encode("utf-8")[:-1] + b"\xff\xfe")
+    (tmp_path / "ignored.pdf").write_bytes(b"%PDF")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        documents = read_documents(tmp_path)
+    assert [d.name for d in documents] == ["good.md"]
+    messages = sorted(str(w.message) for w in caught if issubclass(w.category, SkippedDocumentWarning))
+    assert len(messages) == 2
+    assert "empty.txt" in messages[0] and "latin1.txt" in messages[1] and "UTF-8" in messages[1]
+
+
+def test_markdown_title_and_headings(tmp_path):
+    (tmp_path / "a.md").write_text("# My Title\n\n## Background\n\nFirst paragraph.\n\nSecond one.\n",
+                                   encoding="utf-8")
+    [document] = read_documents(tmp_path)
+    assert document.title == "My Title"
+    passages = split_document(document)
+    assert [(p.section, p.paragraph, p.text) for p in passages] == [
+        ("Background", 1, "First paragraph."), ("Background", 2, "Second one.")]
+
+
+def test_a_document_without_a_title_line_uses_its_file_name(tmp_path):
+    body = "This whole first line is a long paragraph that ends with a period. " * 4
+    (tmp_path / "no_title_here.txt").write_text(body.strip(), encoding="utf-8")
+    [document] = read_documents(tmp_path)
+    assert document.title == "no title here"
+    assert split_document(document)[0].paragraph == 1
+
+
+def test_heading_rules():
+    assert is_heading("Lệnh ngưng bắn 1994")
+    assert not is_heading("Sau sáu năm chiến tranh ác liệt, cả hai phía đều đã sẵn sàng ký lệnh ngưng bắn.")
+    assert document_title("x.txt", "Chiến_tranh_Nagorno-Karabakh\n\nBody.") == "Chiến tranh Nagorno-Karabakh"
+
+
+def test_missing_seeds_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(SeedsNotFoundError, match="not found"):
+        read_documents(tmp_path / "nope")

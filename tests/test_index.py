@@ -1,0 +1,134 @@
+"""The index on disk: manifest, staleness, reuse of vectors, atomic writes, clear errors."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from qa import (IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexStore, Retriever,
+                SeedsNotFoundError, build_index, index_status)
+from qa.index import Manifest, seed_hashes
+
+from conftest import SEEDS
+
+pytestmark = pytest.mark.slow
+
+
+def test_manifest_records_model_dimension_seeds_chunking_and_counts(seed_index, embedder):
+    manifest = Manifest.read(seed_index)
+    assert manifest.model == embedder.name
+    assert manifest.dimension == embedder.dimension == 384
+    assert manifest.seeds == seed_hashes(SEEDS)
+    assert list(manifest.seeds) == ["000_ae2b548a11784ba7.txt"]
+    assert manifest.counts["documents"] == 1 and manifest.counts["passages"] >= 8
+    assert manifest.index_type == "IndexFlatIP"
+    assert manifest.chunking["fingerprint"] and manifest.built_at
+    store = IndexStore.load(seed_index)
+    assert store.sentence_vectors.shape == (manifest.counts["sentences"], 384)
+    norms = np.linalg.norm(store.passage_vectors(), axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-4)  # inner product = cosine
+
+
+def test_unchanged_seeds_are_not_re_embedded_and_changed_seeds_make_it_stale(seeds_copy, tmp_path, embedder):
+    index_dir = tmp_path / "index"
+    first = build_index(seeds_copy, index_dir, embedder=embedder)
+    assert first.status == "built" and first.embedded_passages == first.passages
+    assert index_status(seeds_copy, index_dir, embedder.name).fresh
+    again = build_index(seeds_copy, index_dir, embedder=embedder)
+    assert again.status == "up-to-date" and again.embedded_passages == 0
+
+    (seeds_copy / "extra.md").write_text("# Extra\n\nThủ đô của Armenia là Yerevan.\n", encoding="utf-8")
+    status = index_status(seeds_copy, index_dir, embedder.name)
+    assert status.state == "stale" and "extra.md" in status.reason
+    refreshed = build_index(seeds_copy, index_dir, embedder=embedder)
+    assert refreshed.status == "built" and refreshed.documents == 2
+    assert refreshed.embedded_passages == 1  # only the new document was embedded; the seed's vectors were reused
+    retriever = Retriever.load(index_dir, embedder=embedder)
+    assert retriever.search("Thủ đô của Armenia là gì?", k=1)[0].citation.document == "extra.md"
+    # reused vectors are the same as freshly computed ones
+    fresh = build_index(seeds_copy, tmp_path / "fresh", embedder=embedder)
+    assert fresh.embedded_passages == fresh.passages
+    np.testing.assert_allclose(IndexStore.load(index_dir).passage_vectors(),
+                               IndexStore.load(tmp_path / "fresh").passage_vectors(), atol=1e-5)
+
+
+def test_a_failed_build_leaves_the_previous_index_intact(seeds_copy, tmp_path, embedder, monkeypatch):
+    index_dir = tmp_path / "index"
+    build_index(seeds_copy, index_dir, embedder=embedder)
+    before = {p.name: p.read_bytes() for p in index_dir.iterdir()}
+    (seeds_copy / "new.txt").write_text("Tiêu đề\n\nMột đoạn văn mới.\n", encoding="utf-8")
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("qa.index.faiss.write_index", crash)
+    with pytest.raises(OSError, match="disk full"):
+        build_index(seeds_copy, index_dir, embedder=embedder)
+    assert {p.name: p.read_bytes() for p in index_dir.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".index")]  # no temporary folder left behind
+
+
+def test_missing_index_says_how_to_build_it(tmp_path):
+    with pytest.raises(IndexNotFoundError, match="qa index"):
+        IndexStore.load(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "manifest"])
+def test_damaged_index_gives_a_clear_error_with_the_fix(seed_index, tmp_path, damage):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(seed_index, broken)
+    if damage == "truncate":
+        path = broken / "passages.faiss"
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "delete":
+        os.remove(broken / "sentences.npy")
+    else:
+        (broken / "manifest.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(IndexCorruptError, match="qa index"):
+        IndexStore.load(broken)
+
+
+def test_model_or_dimension_mismatch_is_refused(seed_index, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(seed_index, other)
+    manifest = json.loads((other / "manifest.json").read_text(encoding="utf-8"))
+    with pytest.raises(IndexMismatchError, match="built with"):
+        Retriever.load(other, model="sentence-transformers/all-MiniLM-L6-v2")
+    manifest["format_version"] = 999
+    (other / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexMismatchError, match="format"):
+        IndexStore.load(other)
+
+
+def test_dimension_mismatch_between_model_and_index(seed_index):
+    from qa import Embedder
+
+    minilm = Embedder.load("sentence-transformers/all-MiniLM-L6-v2")
+    store = IndexStore.load(seed_index)
+    with pytest.raises(IndexMismatchError, match="384|dimension"):
+        Retriever(store, _FakeDimension(minilm, 768))
+
+
+class _FakeDimension:
+    """A real model reporting another size, as a differently sized model would."""
+
+    def __init__(self, embedder, dimension):
+        self.name, self.dimension = embedder.name, dimension
+
+
+def test_a_model_change_makes_the_index_incompatible(seed_index):
+    status = index_status(seed_index.parent, seed_index, "sentence-transformers/all-MiniLM-L6-v2")
+    assert status.state == "incompatible" and "built with" in status.reason
+
+
+def test_no_documents_is_a_clear_error(tmp_path, embedder):
+    (tmp_path / "seeds").mkdir()
+    with pytest.raises(SeedsNotFoundError, match="No readable"):
+        build_index(tmp_path / "seeds", tmp_path / "index", embedder=embedder)
+    with pytest.raises(SeedsNotFoundError, match="not found"):
+        build_index(tmp_path / "missing", tmp_path / "index", embedder=embedder)

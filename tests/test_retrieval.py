@@ -1,0 +1,75 @@
+"""Retrieval on the seed: the bilingual gold set, cited hits, bad input."""
+
+import pytest
+
+from conftest import load_gold
+from qa import InvalidArgumentError, InvalidQuestionError, MAX_QUESTION_CHARS
+
+pytestmark = pytest.mark.slow
+
+# Floors a change must not fall below; the measured rates are printed by the test (pytest -s).
+FLOORS = {"vi": {"top1": 0.9, "top3": 0.95}, "en": {"top1": 0.85, "top3": 0.9}}
+
+
+def hit_rates(retriever, rows):
+    ranks = []
+    for row in rows:
+        hits = retriever.search(row["question"], k=3)
+        ranks.append(next((h.rank for h in hits if row["answer"] in h.text), None))
+    n = len(ranks)
+    return sum(r == 1 for r in ranks) / n, sum(r is not None for r in ranks) / n
+
+
+@pytest.mark.parametrize("language", ["vi", "en"])
+def test_gold_set_top1_and_top3(retriever, language):
+    rows = [r for r in load_gold() if r["answer"] is not None and r["language"] == language]
+    assert len(rows) >= 25
+    top1, top3 = hit_rates(retriever, rows)
+    print(f"\n[{language}] gold questions: {len(rows)}  top-1 {top1:.3f}  top-3 {top3:.3f}")
+    assert top1 >= FLOORS[language]["top1"]
+    assert top3 >= FLOORS[language]["top3"]
+
+
+def test_hits_carry_citations_that_point_into_the_document(retriever):
+    result = retriever.retrieve("Hiệp định ngừng bắn được ký ở đâu?", k=3)
+    assert result.language == "vi"
+    assert [h.rank for h in result.hits] == [1, 2, 3]
+    assert result.hits[0].score >= result.hits[1].score >= result.hits[2].score
+    text = retriever.store.document_text("000_ae2b548a11784ba7.txt")
+    for hit in result.hits:
+        c = hit.citation
+        assert c.title == "Các cuộc xung đột 1993–1994 Chiến tranh Nagorno-Karabakh"
+        source = text[c.start:c.end]
+        assert hit.text.split()[0] in source and hit.text.split()[-1].strip(".") in source
+    assert "Moscow" in result.hits[0].text
+
+
+def test_english_question_finds_the_vietnamese_passage(retriever):
+    result = retriever.retrieve("Which city did the leaders meet in to sign the ceasefire?", k=1)
+    assert result.language == "en"
+    assert "Moscow" in result.hits[0].text
+    assert result.hits[0].scores.lexical_weight == 0.0  # BM25 cannot match English words to Vietnamese text
+
+
+def test_json_shape(retriever):
+    data = retriever.retrieve("Ai được bầu làm Tổng thống?", k=2).to_dict()
+    assert set(data) == {"query", "language", "hits"}
+    hit = data["hits"][0]
+    assert {"rank", "score", "passage_id", "text", "citation"} <= set(hit)
+    assert set(hit["citation"]) == {"document", "title", "section", "paragraph", "start", "end"}
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t", "x" * (MAX_QUESTION_CHARS + 1)])
+def test_bad_questions_are_refused(retriever, question):
+    with pytest.raises(InvalidQuestionError):
+        retriever.search(question)
+
+
+@pytest.mark.parametrize("k", [0, -1, 51, "3"])
+def test_bad_k_is_refused(retriever, k):
+    with pytest.raises(InvalidArgumentError):
+        retriever.search("Ai?", k=k)
+
+
+def test_k_larger_than_the_corpus_returns_every_passage(retriever):
+    assert len(retriever.search("chiến tranh", k=50)) == len(retriever.passages)
