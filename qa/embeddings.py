@@ -61,7 +61,9 @@ class Embedder:
         name = canonical_model_name(configured_model(model))
         location = model_location(name)
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # a per-load weight bar is noise on every CLI call
         try:
             loaded = SentenceTransformer(location, device="cpu", local_files_only=True)
         except (OSError, ValueError) as error:

@@ -27,7 +27,7 @@ def test_search_json(seed_index):
 
 
 def test_search_text_output_shows_citations(seed_index):
-    run = qa("search", "Where did the leaders sign the ceasefire?", "-k", "1", "--index", seed_index)
+    run = qa("search", "Which city did the leaders meet in to sign the ceasefire?", "-k", "1", "--index", seed_index)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("[1] ") and "¶7" in run.stdout and "Moscow" in run.stdout
 
