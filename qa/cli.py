@@ -144,6 +144,40 @@ def search_command(question: str | None, seeds_dir: Path, index_dir: Path, model
         click.echo(format_hit(hit))
 
 
+@main.command("ask")
+@click.argument("question", required=False)
+@common_options
+@model_option
+@click.option("-k", "k", type=int, default=5, show_default=True, help="Number of passages to retrieve.")
+@click.option("--batch", is_flag=True, help="Read one question a line from stdin; write one JSON object a line.")
+@json_option
+@reports_errors
+def ask_command(question: str | None, seeds_dir: Path, index_dir: Path, model: str | None, k: int, batch: bool,
+                as_json: bool) -> None:
+    """Answer QUESTION in its own language with quoted, cited sentences (or say the documents do not answer)."""
+    from qa.answers import Assistant
+    from qa.retrieval import validate_k
+
+    validate_k(k)
+    assistant = Assistant(open_retriever(seeds_dir, index_dir, model))
+    if batch:
+        run_batch(lambda q: assistant.ask(q, k).to_dict(), key="question")
+        return
+    answer = assistant.ask(require_question(question), k)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+        return
+    click.echo(textwrap.fill(answer.answer, width=100) + "\n")
+    for c in answer.citations:
+        where = " › ".join(part for part in (c.title, c.section, f"¶{c.paragraph}") if part)
+        click.echo(f"[{c.marker}] {where}  ({c.document} {c.start}:{c.end})")
+        click.echo(textwrap.fill(f"“{c.quote}”", width=100, initial_indent="    ", subsequent_indent="    "))
+    if not answer.answered:
+        click.echo("Closest passages:" if answer.language == "en" else "Các đoạn gần nhất:")
+        for hit in answer.hits[:3]:
+            click.echo(format_hit(hit))
+
+
 def require_question(question: str | None) -> str:
     if question is None:
         raise InvalidQuestionError("Give a QUESTION, or use --batch to read questions from stdin.")
@@ -162,7 +196,7 @@ def open_retriever(seeds_dir: Path, index_dir: Path, model: str | None):
     return Retriever.load(index_dir, model)
 
 
-def run_batch(answer: Callable[[str], dict]) -> None:
+def run_batch(answer: Callable[[str], dict], key: str = "query") -> None:
     """One JSON object a line per question on stdin; a bad question gets an error object, the run goes on."""
     failures = 0
     for question in _stdin_lines():
@@ -170,7 +204,7 @@ def run_batch(answer: Callable[[str], dict]) -> None:
             row = answer(question)
         except (InvalidQuestionError, InvalidArgumentError) as error:
             failures += 1
-            row = {"query": question, "error": str(error)}
+            row = {key: question, "error": str(error)}
         click.echo(json.dumps(row, ensure_ascii=False))
         sys.stdout.flush()
     if failures:
