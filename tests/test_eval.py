@@ -1,0 +1,142 @@
+"""qa eval end to end with the real model: the SQuAD fixture, the cross-lingual run, the seed gold set against the
+seed index, --compare, Ctrl-C, and CLI errors. The command is invoked directly (qa.cli registers it)."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from qa.evaluation.command import eval_command
+from qa.evaluation.records import METRIC_KEYS
+
+from conftest import GOLD, ROOT, SEEDS
+
+pytestmark = pytest.mark.slow
+
+FIXTURE_VI = ROOT / "tests" / "data" / "squad_fixture_vi.json"
+FIXTURE_EN = ROOT / "tests" / "data" / "squad_fixture_en.json"
+OUTPUTS = ("report.md", "metrics.json", "per_question.jsonl", "hit_at_k.png", "latency.png")
+
+
+@pytest.fixture(scope="module")
+def invoke(embedder):
+    """Invoke `qa eval` in-process with the session's model (loading it again would cost seconds a run)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("qa.embeddings.Embedder.load", classmethod(lambda cls, model=None: embedder))
+        yield lambda *args: CliRunner().invoke(eval_command, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def vi_run(invoke, tmp_path_factory):
+    """One run over the Vietnamese SQuAD fixture, shared by the tests that read its outputs."""
+    out = tmp_path_factory.mktemp("eval") / "vi"
+    return invoke(FIXTURE_VI, "--out", out, "-k", 5), out
+
+
+def check_shape(metrics: dict, languages: list[str]) -> None:
+    assert set(metrics) == {"dataset", "questions", "by_language", "overall"}
+    assert list(metrics["by_language"]) == languages
+    for values in [*metrics["by_language"].values(), metrics["overall"]]:
+        assert set(values) == set(METRIC_KEYS)
+        for key, value in values.items():
+            if key not in ("n", "answer_words") and not key.startswith("latency") and value is not None:
+                assert 0.0 <= value <= 1.0, key
+
+
+def test_squad_fixture_writes_every_output(vi_run):
+    result, out = vi_run
+    assert result.exit_code == 0, result.output
+    for name in OUTPUTS:
+        assert (out / name).stat().st_size > 0, name
+    assert "hit@5" in result.stdout and "overall" in result.stdout  # the terminal table
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    check_shape(metrics, ["vi"])
+    overall = metrics["overall"]
+    assert metrics["questions"] == overall["n"] == 14
+    assert overall["hit@k"] >= 0.8 and overall["mrr"] >= 0.7 and overall["ndcg@10"] >= 0.7
+    assert overall["answer_correct"] >= 0.5 and overall["citation_precision"] >= 0.5
+    assert overall["abstain_recall"] is not None and overall["latency_p95_ms"] >= overall["latency_p50_ms"] > 0
+    rows = [json.loads(line) for line in (out / "per_question.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 14 and {r["id"] for r in rows} >= {"hl-01", "cp-x1"}
+    answered = next(r for r in rows if r["answered"])
+    assert answered["citations"] and {"quote", "document", "start", "end"} <= set(answered["citations"][0])
+    assert {"hit@1", "hit@k", "answer_correct", "short_em", "abstained"} <= set(answered["checks"])
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "| metric | vi | overall |" in report and "## Failures" in report and "](hit_at_k.png)" in report
+
+
+def test_cross_lingual_run_and_compare(invoke, vi_run, tmp_path):
+    result = invoke(FIXTURE_VI, "--questions", FIXTURE_EN, "--out", tmp_path / "xl", "--json",
+                      "--compare", vi_run[1] / "metrics.json")
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)  # --json: only the metrics object on stdout (the deltas go to stderr)
+    assert printed == json.loads((tmp_path / "xl" / "metrics.json").read_text(encoding="utf-8"))
+    assert "Change against" in result.stderr and " pp" in result.stderr  # the deltas table
+    assert "Change against" in (tmp_path / "xl" / "report.md").read_text(encoding="utf-8")
+    metrics = json.loads((tmp_path / "xl" / "metrics.json").read_text(encoding="utf-8"))
+    check_shape(metrics, ["en"])
+    assert metrics["overall"]["n"] == 14 and metrics["overall"]["hit@k"] >= 0.8
+    rows = [json.loads(line) for line in (tmp_path / "xl" / "per_question.jsonl").read_text("utf-8").splitlines()]
+    assert rows[0]["question"].startswith("In which province") and rows[0]["gold"] == ["Quảng Ninh"]
+
+
+def test_seed_gold_set_against_the_seed_index(invoke, seed_index, tmp_path):
+    result = invoke(GOLD, "--index", seed_index, "--seeds", SEEDS, "--out", tmp_path / "gold", "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    check_shape(metrics, ["vi", "en"])
+    assert metrics["questions"] == metrics["overall"]["n"] == 104
+    assert metrics["by_language"]["vi"]["hit@k"] >= 0.9 and metrics["by_language"]["en"]["hit@k"] >= 0.8
+    assert metrics["overall"]["abstain_recall"] is not None  # the set has out-of-document questions
+    for name in OUTPUTS:
+        assert (tmp_path / "gold" / name).exists()
+
+
+def test_ctrl_c_keeps_finished_rows_and_exits_130(invoke, tmp_path, monkeypatch):
+    from qa.answers import Assistant
+
+    real = Assistant.answer_from
+    calls = []
+
+    def interrupted_on_the_fourth(self, result, k=5):
+        calls.append(result.query)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(self, result, k)
+
+    monkeypatch.setattr(Assistant, "answer_from", interrupted_on_the_fourth)
+    out = tmp_path / "stopped"
+    result = invoke(FIXTURE_VI, "--out", out)
+    assert result.exit_code == 130
+    assert "Interrupted" in result.stderr
+    assert len((out / "per_question.jsonl").read_text(encoding="utf-8").splitlines()) == 3
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["questions"] == 14 and metrics["overall"]["n"] == 3
+    assert "Interrupted" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_cli_errors_name_the_file_and_exit_non_zero(tmp_path):
+    runner = CliRunner()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "question": "Q?", "answer": "x"}\n{"id": "b"\n', encoding="utf-8")
+    result = runner.invoke(eval_command, [str(bad), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and str(bad) in result.stderr and "line 2" in result.stderr
+    assert not (tmp_path / "out").exists()  # failed before running anything
+
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"data": []}), encoding="utf-8")
+    result = runner.invoke(eval_command, [str(FIXTURE_VI), "--questions", str(other)])
+    assert result.exit_code == 2 and str(other) in result.stderr
+
+    missing = tmp_path / "nothing.json"
+    result = runner.invoke(eval_command, [str(missing)])
+    assert result.exit_code == 2 and str(missing) in result.stderr
+
+    result = runner.invoke(eval_command, [str(FIXTURE_VI), "--compare", str(bad)])
+    assert result.exit_code == 2 and str(bad) in result.stderr
+
+    result = runner.invoke(eval_command, [str(GOLD), "--index", str(tmp_path / "no-index")])
+    assert result.exit_code == 2 and "no-index" in result.stderr
+
+    result = runner.invoke(eval_command, [str(GOLD), "-k", "0"])
+    assert result.exit_code == 2 and "k must be" in result.stderr
