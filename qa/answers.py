@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from qa.language import ENGLISH, VIETNAMESE
 from qa.records import Hit, SearchResult
 from qa.retrieval import Retriever
 from qa.text import STOPWORDS, words
+
+if TYPE_CHECKING:
+    from qa.llm import LLMSettings
 
 NOT_FOUND = {
     VIETNAMESE: "Không tìm thấy thông tin này trong tài liệu.",
@@ -219,13 +223,25 @@ def _capitalised_next(tokens: list[tuple[str, int, int]], i: int) -> bool:
 class Assistant:
     """Answers questions from a `Retriever`'s passages; one instance serves many questions (the model loads once)."""
 
-    def __init__(self, retriever: Retriever, settings: AnswerSettings = AnswerSettings()) -> None:
+    def __init__(self, retriever: Retriever, settings: AnswerSettings = AnswerSettings(),
+                 llm: LLMSettings | None = None) -> None:
         self.retriever = retriever
         self.settings = settings
+        self.llm = llm  # when set, an LLM writes the answer from the same passages; verified, else extractive
 
-    def ask(self, question: str, k: int = 5) -> Answer:
+    def ask(self, question: str, k: int = 5, on_delta: Callable[[str], None] | None = None) -> Answer:
         result = self.retriever.retrieve(question, k=max(k, self.settings.passages))
-        return self.answer_from(result, k)
+        return self.finish(result, k, on_delta)
+
+    def finish(self, result: SearchResult, k: int = 5, on_delta: Callable[[str], None] | None = None) -> Answer:
+        """The extractive answer, rewritten by the LLM backend when one is configured."""
+        answer = self.answer_from(result, k)
+        if self.llm is None:
+            return answer
+        from qa.llm import generate  # qa.llm imports this module
+
+        return generate(self.llm, result, answer, document_text=self.retriever.store.document_text,
+                        on_delta=on_delta)
 
     def answer_from(self, result: SearchResult, k: int = 5) -> Answer:
         """The extractive answer for an already retrieved result."""

@@ -150,16 +150,23 @@ def search_command(question: str | None, seeds_dir: Path, index_dir: Path, model
 @model_option
 @click.option("-k", "k", type=int, default=5, show_default=True, help="Number of passages to retrieve.")
 @click.option("--batch", is_flag=True, help="Read one question a line from stdin; write one JSON object a line.")
+@click.option("--llm", "llm_url", metavar="URL", envvar="QA_LLM_URL", show_envvar=True,
+              help="OpenAI-compatible server (Ollama, vLLM, llama.cpp) that writes the answer; verified citations, "
+                   "extractive answer on any failure.")
+@click.option("--llm-model", metavar="NAME", envvar="QA_LLM_MODEL", show_envvar=True, help="Model name for --llm.")
+@click.option("--llm-key", metavar="KEY", envvar="QA_LLM_API_KEY", show_envvar=True, help="API key for --llm.")
 @json_option
 @reports_errors
 def ask_command(question: str | None, seeds_dir: Path, index_dir: Path, model: str | None, k: int, batch: bool,
-                as_json: bool) -> None:
+                llm_url: str | None, llm_model: str | None, llm_key: str | None, as_json: bool) -> None:
     """Answer QUESTION in its own language with quoted, cited sentences (or say the documents do not answer)."""
     from qa.answers import Assistant
+    from qa.llm import LLMSettings
     from qa.retrieval import validate_k
 
     validate_k(k)
-    assistant = Assistant(open_retriever(seeds_dir, index_dir, model))
+    assistant = Assistant(open_retriever(seeds_dir, index_dir, model),
+                          llm=LLMSettings.from_env(llm_url, llm_model, llm_key))
     if batch:
         run_batch(lambda q: assistant.ask(q, k).to_dict(), key="question")
         return

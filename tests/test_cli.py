@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def qa(*args, stdin=None, env=None, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "qa.cli", *map(str, args)], input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "qa", *map(str, args)], input=stdin, capture_output=True,
                           text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=300)
 
 

@@ -1,0 +1,345 @@
+"""Optional generative backend: an LLM writes the answer from the top passages, and the engine verifies it.
+
+Off unless a server is configured (`--llm URL` or `QA_LLM_URL`). The question and the numbered top passages go to
+any OpenAI-compatible chat-completions endpoint (Ollama, vLLM, llama.cpp server, hosted APIs); the answer streams
+back as server-sent events and is then checked: citation markers `[n]` that point at no passage are dropped, the
+rest are renumbered 1..m in order of first use and become `AnswerCitation`s with the exact source quote. An
+answer with no valid citation, and any failure (timeout, connection refused, HTTP error, malformed stream), falls
+back to the extractive answer with an `LLMFallbackWarning`; the reason is kept on the returned answer.
+
+Standard library only (urllib, http.client, json): no new dependency.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+
+from qa.answers import NOT_FOUND, Answer, AnswerCitation
+from qa.errors import InvalidArgumentError, QAError
+from qa.language import ENGLISH, VIETNAMESE
+from qa.records import Hit, SearchResult
+
+ENV_URL = "QA_LLM_URL"
+ENV_MODEL = "QA_LLM_MODEL"
+ENV_API_KEY = "QA_LLM_API_KEY"
+ENV_TIMEOUT = "QA_LLM_TIMEOUT"
+
+_LANGUAGE_NAMES = {VIETNAMESE: "Vietnamese", ENGLISH: "English"}
+_ERROR_DETAIL_CHARS = 200
+
+
+class LLMError(QAError):
+    """The LLM server could not be reached, refused the request, or sent a stream that is not chat completions."""
+
+
+class LLMFallbackWarning(UserWarning):
+    """The LLM answer could not be used; the extractive answer is shown instead."""
+
+
+# ---------------------------------------------------------------------------------------------------- settings
+
+@dataclass(frozen=True)
+class LLMSettings:
+    url: str  # a base URL ("http://localhost:11434", ".../v1") or the full ".../chat/completions" URL
+    model: str = "default"
+    api_key: str | None = field(default=None, repr=False)  # never shown in logs or tracebacks
+    timeout: float = 30.0  # seconds of silence allowed: to connect, for the first byte, and between chunks
+    max_passages: int = 5  # top passages sent to the model, numbered [1]..[n]
+    max_tokens: int = 512
+
+    def __post_init__(self) -> None:
+        parts = urllib.parse.urlsplit(self.url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidArgumentError(f"The LLM URL must start with http:// or https://, got {self.url!r}.")
+        if not self.model.strip():
+            raise InvalidArgumentError("The LLM model name is empty.")
+        if not self.timeout > 0:
+            raise InvalidArgumentError(f"The LLM timeout must be a positive number of seconds, got {self.timeout!r}.")
+        if self.max_passages < 1 or self.max_tokens < 1:
+            raise InvalidArgumentError("max_passages and max_tokens must be at least 1.")
+
+    @classmethod
+    def from_env(cls, url: str | None = None, model: str | None = None, api_key: str | None = None,
+                 timeout: float | None = None, environ: Mapping[str, str] | None = None) -> LLMSettings | None:
+        """Settings from the arguments, else QA_LLM_URL / QA_LLM_MODEL / QA_LLM_API_KEY / QA_LLM_TIMEOUT;
+        None when no URL is configured (the generative backend is off)."""
+        env = os.environ if environ is None else environ
+        url = (url or env.get(ENV_URL) or "").strip()
+        if not url:
+            return None
+        model = (model or env.get(ENV_MODEL) or "").strip() or cls.model
+        api_key = (api_key or env.get(ENV_API_KEY) or "").strip() or None
+        if timeout is None and env.get(ENV_TIMEOUT, "").strip():
+            try:
+                timeout = float(env[ENV_TIMEOUT])
+            except ValueError:
+                raise InvalidArgumentError(f"{ENV_TIMEOUT} must be a number of seconds, got {env[ENV_TIMEOUT]!r}.")
+        return cls(url, model, api_key, cls.timeout if timeout is None else float(timeout))
+
+    @property
+    def endpoint(self) -> str:
+        """The chat-completions URL: kept as given when it already ends with /chat/completions; a bare host gets
+        /v1/chat/completions; any other path (".../v1", ".../openai/v1") gets /chat/completions."""
+        parts = urllib.parse.urlsplit(self.url.strip())
+        path = parts.path.rstrip("/")
+        if not path.endswith("/chat/completions"):
+            path = (path or "/v1") + "/chat/completions"
+        return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+# ------------------------------------------------------------------------------------------------------ client
+
+class ChatClient:
+    """Streams one chat completion from an OpenAI-compatible server."""
+
+    def __init__(self, settings: LLMSettings) -> None:
+        self.settings = settings
+
+    def request_body(self, messages: Sequence[Mapping[str, str]]) -> dict:
+        return {"model": self.settings.model, "messages": list(messages), "stream": True, "temperature": 0,
+                "max_tokens": self.settings.max_tokens}
+
+    def stream(self, messages: Sequence[Mapping[str, str]]) -> Iterator[str]:
+        """The answer's content deltas as they arrive. Raises `LLMError` on any failure: no connection, no reply
+        within the timeout, an HTTP error, or a stream that is not chat-completion chunks ending in [DONE]."""
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream", "User-Agent": "hoidap"}
+        if self.settings.api_key:
+            headers["Authorization"] = f"Bearer {self.settings.api_key}"
+        data = json.dumps(self.request_body(messages), ensure_ascii=False).encode("utf-8")
+        request = urllib.request.Request(self.settings.endpoint, data=data, headers=headers, method="POST")
+        try:
+            response = urllib.request.urlopen(request, timeout=self.settings.timeout)
+        except urllib.error.HTTPError as error:
+            raise LLMError(f"HTTP {error.code} from {self.settings.endpoint}{_error_detail(error)}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
+            raise LLMError(f"cannot reach {self.settings.endpoint}: {_reason(error)}") from None
+        with response:
+            try:
+                if response.headers.get_content_type() == "application/json":  # the server ignored "stream"
+                    yield _message_content(_json(response.read().decode("utf-8", "replace")))
+                else:
+                    yield from _sse_deltas(response)
+            except (socket.timeout, TimeoutError):
+                raise LLMError(f"no data from {self.settings.endpoint} for {self.settings.timeout:g} s") from None
+            except (OSError, http.client.HTTPException) as error:
+                raise LLMError(f"the stream from {self.settings.endpoint} broke off: {_reason(error)}") from None
+
+
+def _sse_deltas(lines: Iterator[bytes]) -> Iterator[str]:
+    """`choices[0].delta.content` of each `data: {...}` line, up to `data: [DONE]`. Other SSE fields (event:, id:,
+    retry:), comments and blank lines are skipped. A stream that ends with neither [DONE] nor a finish_reason was
+    cut short and raises."""
+    finished = False
+    for raw in lines:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if not line.startswith("data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            return
+        chunk = _json(payload)
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            raise LLMError(f"a stream chunk has no choices: {payload[:_ERROR_DETAIL_CHARS]}")
+        if not choices:
+            continue  # e.g. a final usage-only chunk
+        choice = choices[0]
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            raise LLMError(f"a stream chunk has no delta: {payload[:_ERROR_DETAIL_CHARS]}")
+        content = delta.get("content")
+        if content is not None and not isinstance(content, str):
+            raise LLMError(f"a stream chunk's content is not text: {payload[:_ERROR_DETAIL_CHARS]}")
+        if content:
+            yield content
+        finished = finished or bool(choice.get("finish_reason"))
+    if not finished:
+        raise LLMError("the stream ended before data: [DONE]")
+
+
+def _json(payload: str) -> dict:
+    try:
+        value = json.loads(payload)
+    except json.JSONDecodeError:
+        raise LLMError(f"the server sent something that is not JSON: {payload[:_ERROR_DETAIL_CHARS]!r}") from None
+    if not isinstance(value, dict):
+        raise LLMError(f"the server sent JSON that is not an object: {payload[:_ERROR_DETAIL_CHARS]!r}")
+    if "error" in value:
+        raise LLMError(f"the server reported an error: {_error_message(value)}")
+    return value
+
+
+def _message_content(body: dict) -> str:
+    try:
+        content = body["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise LLMError("the reply has no choices[0].message.content") from None
+    if not isinstance(content, str):
+        raise LLMError("the reply's content is not text")
+    return content
+
+
+def _error_message(body: dict) -> str:
+    error = body.get("error")
+    message = error.get("message") if isinstance(error, dict) else error
+    return str(message)[:_ERROR_DETAIL_CHARS]
+
+
+def _error_detail(error: urllib.error.HTTPError) -> str:
+    try:
+        text = error.read(4096).decode("utf-8", "replace").strip()
+    except Exception:  # noqa: BLE001 - the detail is a courtesy; the status code says enough
+        return ""
+    try:
+        body = json.loads(text)
+        text = _error_message(body) if isinstance(body, dict) and "error" in body else text
+    except json.JSONDecodeError:
+        pass
+    return f": {text[:_ERROR_DETAIL_CHARS]}" if text else ""
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, urllib.error.URLError) and not isinstance(error.reason, str):
+        error = error.reason
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        return "timed out"
+    return str(error) or type(error).__name__
+
+
+# ------------------------------------------------------------------------------------------------------ prompt
+
+def build_messages(question: str, language: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
+    """The chat messages: a system prompt (answer only from the passages, in the question's language, citing [n])
+    and the numbered passages followed by the question. Pure."""
+    answer_language = _LANGUAGE_NAMES.get(language, _LANGUAGE_NAMES[ENGLISH])
+    not_found = NOT_FOUND.get(language, NOT_FOUND[ENGLISH])
+    system = (
+        "You answer questions about a user's documents using only the numbered passages you are given.\n"
+        f"Write the answer in {answer_language}, the language of the question, even when the passages are in "
+        "another language (the documents may be in Vietnamese or English).\n"
+        "After every claim, cite the passage it comes from with its number in square brackets, like [1] or "
+        "[1][3]; use only the numbers of the passages given. Be brief: one to three sentences.\n"
+        f"If the passages do not answer the question, reply exactly: {not_found}"
+    )
+    numbered = "\n\n".join(f"[{n}] {_heading(hit)}: {hit.passage.text}" for n, hit in enumerate(hits, start=1))
+    user = f"Passages:\n\n{numbered}\n\nQuestion: {question}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def _heading(hit: Hit) -> str:
+    passage = hit.passage
+    return f"{passage.title} — {passage.section}" if passage.section else passage.title
+
+
+# ---------------------------------------------------------------------------------------------- verification
+
+_MARK = r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]"  # "[2]", "[1, 3]"
+_MARKER_RUN = re.compile(rf"([ \t]*)({_MARK}(?:[ \t]*{_MARK})*)")  # markers side by side: "[1][3]", "[1] [3]"
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def verify(text: str, n_passages: int) -> tuple[str, list[int]]:
+    """The answer with every marker that points at no passage (not 1..n_passages) dropped, and the valid marker
+    numbers in order of first use. Markers side by side or grouped ("[1] [3]", "[1, 3]") become "[1][3]". Pure.
+
+    >>> verify("Ở Moscow [2][9], năm 1994 [0] [2, 2].", 5)
+    ('Ở Moscow [2], năm 1994 [2].', [2])
+    """
+    used: list[int] = []
+
+    def rewrite(match: re.Match) -> str:
+        numbers = [int(n) for n in re.findall(r"\d+", match.group(2))]
+        valid = list(dict.fromkeys(n for n in numbers if 1 <= n <= n_passages))
+        used.extend(n for n in valid if n not in used)
+        return match.group(1) + "".join(f"[{n}]" for n in valid) if valid else ""
+
+    return _MARKER_RUN.sub(rewrite, text).strip(), used
+
+
+def renumber(text: str, order: Sequence[int]) -> str:
+    """Markers rewritten so that order[i] becomes i + 1 ("[2] … [1]" with order [2, 1] → "[1] … [2]")."""
+    new = {old: position for position, old in enumerate(order, start=1)}
+    return _MARKER.sub(lambda m: f"[{new[int(m.group(1))]}]" if int(m.group(1)) in new else m.group(0), text)
+
+
+# ----------------------------------------------------------------------------------------------------- answer
+
+@dataclass(frozen=True)
+class FallbackAnswer(Answer):
+    """The extractive answer shown because the LLM's could not be used, with the reason."""
+
+    fallback_reason: str = ""
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "fallback_reason": self.fallback_reason}
+
+
+def generate(settings: LLMSettings, result: SearchResult, fallback: Answer, *,
+             document_text: Callable[[str], str], on_delta: Callable[[str], None] | None = None,
+             client: ChatClient | None = None) -> Answer:
+    """The LLM's answer to `result.query` from the top `settings.max_passages` passages of `result`, verified.
+
+    `fallback` is the extractive answer for the same result. When it abstained (`answered=False`) the documents do
+    not answer the question, so the LLM is not called at all and `fallback` is returned as is: a generator given
+    passages that do not hold the answer is the likeliest to invent one.
+
+    `on_delta` gets each chunk of the raw answer as it streams (unverified: markers are not yet checked or
+    renumbered); when the returned answer's `backend` is not "llm", whatever was shown should be replaced by it.
+    `document_text(document_name)` gives a document's text, for the citations' exact quotes
+    (`retriever.store.document_text`).
+
+    Returns an `Answer` with `backend="llm"`, whose citations are the passages the model cited (renumbered 1..m in
+    order of first use, the text's markers rewritten to match); or, after a failure or an answer with no valid
+    citation, a `FallbackAnswer` (the extractive answer with `fallback_reason`) and an `LLMFallbackWarning`.
+    """
+    if not fallback.answered or not result.hits:
+        return fallback
+    hits = result.hits[:settings.max_passages]
+    client = client or ChatClient(settings)
+    parts: list[str] = []
+    try:
+        for delta in client.stream(build_messages(result.query, result.language, hits)):
+            parts.append(delta)
+            if on_delta is not None:
+                on_delta(delta)
+    except LLMError as error:
+        return _fall_back(fallback, str(error))
+    text, order = verify("".join(parts), len(hits))
+    if not order:
+        return _fall_back(fallback, "the answer cites none of the passages it was given")
+    citations = [_cite(marker, hits[old - 1], fallback, document_text) for marker, old in enumerate(order, start=1)]
+    short = fallback.short_answer
+    if short and short.casefold() not in text.casefold():
+        short = None
+    return Answer(fallback.question, fallback.language, True, renumber(text, order), short, fallback.confidence,
+                  citations, fallback.hits, backend="llm")
+
+
+def _cite(marker: int, hit: Hit, fallback: Answer, document_text: Callable[[str], str]) -> AnswerCitation:
+    """The cited passage, quoting the sentence the extractive answer chose from it if it chose one (the one that
+    answers), else the passage's best-matching sentence."""
+    passage = hit.passage
+    for citation in fallback.citations:
+        if citation.passage_id == passage.id:
+            return AnswerCitation(**{**asdict(citation), "marker": marker})
+    sentence = passage.sentences[hit.best_sentence]
+    quote = document_text(passage.document)[sentence.start:sentence.end]
+    return AnswerCitation(marker, passage.id, passage.document, passage.title, passage.section, passage.paragraph,
+                          sentence.start, sentence.end, quote)
+
+
+def _fall_back(fallback: Answer, reason: str) -> FallbackAnswer:
+    warnings.warn(f"The LLM answer could not be used ({reason}); showing the extractive answer.",
+                  LLMFallbackWarning, stacklevel=3)
+    values = {f.name: getattr(fallback, f.name) for f in fields(Answer)}
+    return FallbackAnswer(**{**values, "backend": "extractive"}, fallback_reason=reason)
