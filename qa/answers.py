@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
 
 from qa.language import ENGLISH, VIETNAMESE
 from qa.records import Hit, SearchResult

@@ -6,59 +6,14 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
-from functools import wraps
 from pathlib import Path
 
 import click
 
-from qa.errors import (IndexNotFoundError, InvalidArgumentError, InvalidQuestionError, QAError,
-                       SeedsNotFoundError)
-
-USAGE_ERRORS = (InvalidQuestionError, InvalidArgumentError, SeedsNotFoundError, IndexNotFoundError)
-
-
-def fail(message: str, code: int) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(code)
-
-
-def reports_errors(command: Callable) -> Callable:
-    """Turn the engine's typed errors into a one-line message on stderr and an exit code."""
-
-    @wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("default")
-                warnings.showwarning = _show_warning
-                return command(*args, **kwargs)
-        except USAGE_ERRORS as error:
-            fail(str(error), 2)
-        except QAError as error:
-            fail(str(error), 1)
-
-    return wrapper
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    click.echo(f"Warning: {message}", err=True)
-
-
-def common_options(command: Callable) -> Callable:
-    command = click.option("--index", "index_dir", type=click.Path(path_type=Path), default=Path("index"),
-                           show_default=True, help="Folder of the built index.")(command)
-    command = click.option("--seeds", "seeds_dir", type=click.Path(path_type=Path), default=Path("seeds"),
-                           show_default=True, help="Folder of input documents (.txt, .md).")(command)
-    return command
-
-
-model_option = click.option("--model", default=None, envvar="QA_MODEL", show_envvar=True,
-                            help="Any sentence-transformers model: a local folder or a hub name "
-                                 "[default: intfloat/multilingual-e5-small, prepared offline].")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+from qa.cli_options import common_options, fail, json_option, model_option, reports_errors
+from qa.errors import InvalidArgumentError, InvalidQuestionError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -129,7 +84,7 @@ def status_command(seeds_dir: Path, index_dir: Path, model: str | None, as_json:
 def search_command(question: str | None, seeds_dir: Path, index_dir: Path, model: str | None, k: int,
                    batch: bool, as_json: bool) -> None:
     """Print the passages that answer QUESTION, with their citations."""
-    from qa.retrieval import Retriever, validate_k
+    from qa.retrieval import validate_k
 
     validate_k(k)
     retriever = open_retriever(seeds_dir, index_dir, model)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from qa.cli import common_options, fail, json_option, model_option, reports_errors
+from qa.cli_options import common_options, fail, json_option, model_option, reports_errors
 
 if TYPE_CHECKING:  # the engine is imported when the command runs, so `qa --help` stays fast
     from rich.console import Console

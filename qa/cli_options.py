@@ -1,0 +1,56 @@
+"""Options and error handling shared by every `qa` command (kept apart so command modules can import them)."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from qa.errors import IndexNotFoundError, InvalidArgumentError, InvalidQuestionError, QAError, SeedsNotFoundError
+
+USAGE_ERRORS = (InvalidQuestionError, InvalidArgumentError, SeedsNotFoundError, IndexNotFoundError)
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def reports_errors(command: Callable) -> Callable:
+    """Turn the engine's typed errors into a one-line message on stderr and an exit code."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("default")
+                warnings.showwarning = _show_warning
+                return command(*args, **kwargs)
+        except USAGE_ERRORS as error:
+            fail(str(error), 2)
+        except QAError as error:
+            fail(str(error), 1)
+
+    return wrapper
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
+def common_options(command: Callable) -> Callable:
+    command = click.option("--index", "index_dir", type=click.Path(path_type=Path), default=Path("index"),
+                           show_default=True, help="Folder of the built index.")(command)
+    command = click.option("--seeds", "seeds_dir", type=click.Path(path_type=Path), default=Path("seeds"),
+                           show_default=True, help="Folder of input documents (.txt, .md).")(command)
+    return command
+
+
+model_option = click.option("--model", default=None, envvar="QA_MODEL", show_envvar=True,
+                            help="Any sentence-transformers model: a local folder or a hub name "
+                                 "[default: intfloat/multilingual-e5-small, prepared offline].")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
