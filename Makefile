@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7860
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install model index chat test clean
+.PHONY: install model index chat test browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,10 +31,16 @@ index: model
 	$(BIN)/qa index --seeds $(SEEDS) --index $(INDEX)
 
 chat: index
-	$(BIN)/qa search --seeds $(SEEDS) --index $(INDEX) "Lệnh ngưng bắn được ký ở đâu?" -k 3
-	$(BIN)/qa search --seeds $(SEEDS) --index $(INDEX) "Where was the ceasefire signed?" -k 3
+	$(BIN)/qa chat --seeds $(SEEDS) --index $(INDEX) --host $(HOST) --port $(PORT)
 
-test: model
+# Debian's Chromium for the browser test (Playwright's own browser download does not work here).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	  ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium could not be installed: the browser test will be skipped"; }
+
+test: model browser
 	$(BIN)/python -m pytest
 
 clean:

@@ -186,9 +186,11 @@ def format_hit(hit) -> str:
     return f"[{hit.rank}] {hit.score:.3f}  {where}  ({c.document} {c.start}:{c.end})\n{body}\n"
 
 
-from qa.evaluation.command import eval_command  # noqa: E402  (it uses the helpers above)
+from qa.evaluation.command import eval_command  # noqa: E402
+from ui.command import chat_command  # noqa: E402
 
 main.add_command(eval_command)
+main.add_command(chat_command)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,161 @@
+"""The chat's pure parts: escaping, marker links, the sources panel, the feedback log, auth and `qa chat`."""
+
+import html
+import json
+import threading
+
+import pytest
+from click.testing import CliRunner
+
+from ui.app import (FeedbackLog, SourceView, chat_markup, describe_error, escape_text, parse_auth, render_sources,
+                    vote_of, whole_k)
+
+HOSTILE = '<script>window.__pwned = 1</script> <b>bold</b> <img src=x onerror="alert(1)"> **not bold** $$x$$ ' \
+          "[link](javascript:alert(1)) https://example.com `code` # heading"
+
+
+def test_escaped_text_reads_exactly_as_written_and_holds_no_markup():
+    escaped = escape_text(HOSTILE)
+    assert html.unescape(escaped) == HOSTILE
+    for live in ("<", ">", "**", "$$", "](", "`", "://"):
+        assert live not in escaped
+    multiline = "- item\n1. first\n> quote\n# title"
+    assert html.unescape(escape_text(multiline)) == multiline
+    assert "\n-" not in "\n" + escape_text(multiline) and "\n1." not in "\n" + escape_text(multiline)
+
+
+def test_markers_link_to_their_passages_and_nothing_else_does():
+    markup = chat_markup("Theo tài liệu: Aliev <b>x</b> [1] và [2] [7]", turn=3, markers=[1, 2])
+    assert '<a class="qa-marker" href="#qa-src-3-1"' in markup and 'href="#qa-src-3-2"' in markup
+    assert "#qa-src-3-7" not in markup and "&#91;7&#93;" in markup  # not a citation: stays text
+    assert "<b>" not in markup and "&#60;b&#62;x" in markup
+    assert "<a" not in chat_markup("[1] partial [", turn=None)
+
+
+def hostile_turn() -> dict:
+    text = f"Phòng thí nghiệm Zeta ghi chú {HOSTILE}. Câu khác."
+    sentence = f"Phòng thí nghiệm Zeta ghi chú {HOSTILE}."
+    view = SourceView(rank=1, passage_id="evil#1.1", document="evil<i>.txt", title="Tiêu đề <script>x()</script>",
+                      section="<b>Phần</b>", paragraph=2, score=0.91234,
+                      scores={"dense": 0.8, "sentence": 0.9, "lexical": 0.5, "lexical_weight": 0.1}, text=text,
+                      marks=[(0, len(sentence), 1)], extra_quotes=[])
+    other = SourceView(2, "evil#2.1", "evil<i>.txt", "T", None, 3, 0.5,
+                       {"dense": 0.1, "sentence": 0.2, "lexical": 0.0, "lexical_weight": 0.1}, "<u>u</u>", [], [])
+    return {"number": 4, "question": "Câu hỏi <script>q()</script>?", "language": "vi", "query": "ctx <q>",
+            "answer": {"language": "vi", "confidence": 0.97}, "cited": [view], "others": [other], "error": None}
+
+
+@pytest.mark.parametrize("details", [False, True])
+def test_the_sources_panel_escapes_every_document_string(details):
+    panel = render_sources([hostile_turn()], details)
+    assert "<script" not in panel and "<b>" not in panel and "<img" not in panel and "<u>" not in panel
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in panel
+    assert '<mark id="qa-src-4-1">' in panel  # the cited sentence, highlighted, is the marker's target
+    assert "0.912" in panel and "đoạn 2" in panel and "Nguồn được trích dẫn" in panel
+    assert ("dense 0.800" in panel) is details and ("Ngôn ngữ câu hỏi" in panel) is details
+
+
+def test_the_panel_follows_the_question_language():
+    turn = dict(hostile_turn(), language="en")
+    panel = render_sources([turn], False)
+    assert "Cited sources" in panel and "¶2" in panel and "Question 4" in panel
+    assert "qa-empty" in render_sources([], False)
+
+
+def test_friendly_messages_for_bad_input_and_a_missing_index():
+    from qa import IndexNotFoundError, InvalidQuestionError
+
+    assert "Hãy gõ một câu hỏi" in describe_error(InvalidQuestionError("empty"), "  ")
+    assert "Please type a question" in describe_error(InvalidQuestionError("empty"), "")
+    assert "2001 ký tự" in describe_error(InvalidQuestionError("long"), "Tại sao " + "ư" * 1993)
+    assert "characters long" in describe_error(InvalidQuestionError("long"), "why " * 501)
+    assert "qa index" in describe_error(IndexNotFoundError("No index in x"), "Where?")
+    message = describe_error(RuntimeError("secret internals"), "Where?")
+    assert "secret" not in message and "Traceback" not in message and "error" in message
+
+
+def test_feedback_rows_never_interleave_under_concurrency(tmp_path):
+    log = FeedbackLog(tmp_path / "data" / "feedback.jsonl")
+    big = "Câu trả lời dài. " * 800  # ~14 kB a row: larger than a pipe buffer, so interleaving would show
+
+    def vote(worker):
+        for i in range(25):
+            log.append({"vote": "up", "question": f"q{worker}-{i}", "answer": big, "citations": []})
+
+    threads = [threading.Thread(target=vote, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = [json.loads(line) for line in (tmp_path / "data" / "feedback.jsonl").read_text("utf-8").splitlines()]
+    assert len(rows) == 200 and {r["question"] for r in rows} == {f"q{w}-{i}" for w in range(8) for i in range(25)}
+    assert all(r["answer"] == big and r["timestamp"] for r in rows)
+
+
+def test_votes():
+    assert (vote_of(True), vote_of(False), vote_of(""), vote_of("Like"), vote_of("Dislike")) == \
+        ("up", "down", "withdrawn", "up", "down")
+
+
+def test_k_from_a_slider_or_an_api_caller():
+    from qa import InvalidArgumentError
+
+    assert whole_k(5) == whole_k(5.0) == whole_k("5") == 5
+    for bad in (2.5, "five", None, True):
+        with pytest.raises(InvalidArgumentError, match="k must be a whole number"):
+            whole_k(bad)
+
+
+def test_auth_parsing():
+    from qa import InvalidArgumentError
+
+    assert parse_auth("alice:s3:cret") == ("alice", "s3:cret")
+    assert parse_auth(None) is None and parse_auth("") is None
+    for bad in ("alice", ":pw", "alice:"):
+        with pytest.raises(InvalidArgumentError):
+            parse_auth(bad)
+
+
+@pytest.fixture
+def launched(monkeypatch):
+    import ui.app
+
+    calls = []
+    monkeypatch.setattr(ui.app, "launch", lambda *args, **kwargs: calls.append((args, kwargs)))
+    return calls
+
+
+def test_chat_command_binds_localhost_and_never_shares_by_default(launched, tmp_path, monkeypatch):
+    from ui.command import chat_command
+
+    monkeypatch.delenv("QA_AUTH", raising=False)
+    result = CliRunner().invoke(chat_command, ["--index", str(tmp_path / "index"), "--seeds", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (args, kwargs), = launched
+    assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 7860 and kwargs["share"] is False
+    assert kwargs["auth"] is None and str(kwargs["feedback_path"]).endswith("data/feedback.jsonl")
+    assert kwargs["llm"] is None  # extractive answers unless an LLM server is configured
+
+
+def test_chat_command_reads_auth_from_the_environment_and_rejects_a_bad_one(launched, tmp_path):
+    from ui.command import chat_command
+
+    result = CliRunner().invoke(chat_command, ["--index", str(tmp_path), "--port", "7999"],
+                                env={"QA_AUTH": "ann:pw"})
+    assert result.exit_code == 0, result.output
+    assert launched[0][1]["auth"] == "ann:pw" and launched[0][1]["port"] == 7999
+    bad = CliRunner().invoke(chat_command, ["--index", str(tmp_path), "--auth", "no-colon"])
+    assert bad.exit_code == 2 and "user:password" in bad.output and len(launched) == 1
+
+
+def test_chat_command_takes_the_llm_settings_of_qa_ask(launched, tmp_path, monkeypatch):
+    from ui.command import chat_command
+
+    monkeypatch.delenv("QA_AUTH", raising=False)
+    result = CliRunner().invoke(chat_command, ["--index", str(tmp_path), "--llm-model", "qwen"],
+                                env={"QA_LLM_URL": "http://127.0.0.1:11434"})
+    assert result.exit_code == 0, result.output
+    llm = launched[0][1]["llm"]
+    assert llm.endpoint == "http://127.0.0.1:11434/v1/chat/completions" and llm.model == "qwen"
+    bad = CliRunner().invoke(chat_command, ["--index", str(tmp_path), "--llm", "localhost:11434"])
+    assert bad.exit_code == 2 and "http://" in bad.output and len(launched) == 1

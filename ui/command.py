@@ -1,0 +1,60 @@
+"""`qa chat`: serve the Gradio chat and its HTTP API (registered in qa.cli with `main.add_command(chat_command)`)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import click
+
+from qa import SkippedDocumentWarning
+from qa.cli_options import common_options, model_option, reports_errors
+
+
+@click.command("chat")
+@common_options
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 exposes the chat to your network.")
+@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True, help="Port to listen on.")
+@click.option("--share", is_flag=True, default=False,
+              help="Also open a temporary public gradio.live link (off unless given; needs internet).")
+@click.option("--auth", envvar="QA_AUTH", show_envvar=True, metavar="USER:PASS", default=None,
+              help="Require this user name and password: a login page for the chat; API clients log in too.")
+@click.option("--feedback", "feedback_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("data") / "feedback.jsonl", envvar="QA_FEEDBACK", show_envvar=True, show_default=True,
+              help="JSONL file that thumbs up/down votes are appended to.")
+@model_option
+@click.option("--llm", "llm_url", metavar="URL", envvar="QA_LLM_URL", show_envvar=True,
+              help="OpenAI-compatible server (Ollama, vLLM, llama.cpp) that writes the answers, streamed into the "
+                   "chat; verified citations, extractive answer on any failure.")
+@click.option("--llm-model", metavar="NAME", envvar="QA_LLM_MODEL", show_envvar=True, help="Model name for --llm.")
+@click.option("--llm-key", metavar="KEY", envvar="QA_LLM_API_KEY", show_envvar=True, help="API key for --llm.")
+@reports_errors
+def chat_command(seeds_dir: Path, index_dir: Path, host: str, port: int, share: bool, auth: str | None,
+                 feedback_path: Path, model: str | None, llm_url: str | None, llm_model: str | None,
+                 llm_key: str | None) -> None:
+    """Open the chat in the browser: cited answers in Vietnamese or English, plus the /ask and /search API."""
+    from qa.index import index_status
+    from qa.llm import LLMFallbackWarning, LLMSettings
+    from ui.app import launch, parse_auth
+
+    parse_auth(auth)  # a malformed --auth fails here, with exit code 2
+    llm = LLMSettings.from_env(llm_url, llm_model, llm_key)
+    status = index_status(seeds_dir, index_dir, model) if Path(seeds_dir).is_dir() else None
+    if status is not None and status.state == "missing":
+        click.echo(f"Warning: no index in {index_dir} yet; the page will say so until you run: "
+                   f"qa index --seeds {seeds_dir} --index {index_dir}", err=True)
+    elif status is not None and status.state != "fresh":
+        click.echo(f"Warning: the index is {status.state} ({status.reason}); run: qa index", err=True)
+    if host not in ("127.0.0.1", "localhost", "::1") and not auth:
+        click.echo(f"Warning: listening on {host} without --auth: anyone who can reach this port can use the chat.",
+                   err=True)
+    shown_host = "127.0.0.1" if host == "0.0.0.0" else f"[{host}]" if ":" in host else host
+    click.echo(f"Hỏi đáp · Q&A on http://{shown_host}:{port} "
+               f"(index {index_dir}; feedback to {feedback_path}). Ctrl+C stops it.", err=True)
+    with warnings.catch_warnings():  # the web stack's resource and deprecation warnings are not the user's to fix
+        warnings.simplefilter("ignore")
+        warnings.filterwarnings("default", category=SkippedDocumentWarning)
+        warnings.filterwarnings("default", category=LLMFallbackWarning)  # why an LLM answer was not used
+        launch(index_dir, seeds_dir, host=host, port=port, share=share, auth=auth, feedback_path=feedback_path,
+               model=model, llm=llm, quiet=True)
