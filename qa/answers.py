@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 
 from qa.language import ENGLISH, VIETNAMESE
-from qa.records import Hit, SearchResult
+from qa.records import Hit, Passage, SearchResult, Sentence
 from qa.retrieval import Retriever
 from qa.text import STOPWORDS, words
 
@@ -55,6 +55,12 @@ class AnswerCitation:
     start: int
     end: int
     quote: str  # exact source text of the cited sentence: document_text[start:end]
+
+    @classmethod
+    def of(cls, marker: int, passage: Passage, sentence: Sentence, document_text: str) -> "AnswerCitation":
+        """Cite `sentence` of `passage`, quoting its exact source in the document's text."""
+        return cls(marker, passage.id, passage.document, passage.title, passage.section, passage.paragraph,
+                   sentence.start, sentence.end, document_text[sentence.start:sentence.end])
 
 
 @dataclass(frozen=True)
@@ -294,10 +300,8 @@ class Assistant:
         return [best]
 
     def cite(self, marker: int, item: ScoredSentence) -> AnswerCitation:
-        passage, sentence = item.hit.passage, item.sentence
-        quote = self.retriever.store.document_text(passage.document)[sentence.start:sentence.end]
-        return AnswerCitation(marker, passage.id, passage.document, passage.title, passage.section,
-                              passage.paragraph, sentence.start, sentence.end, quote)
+        passage = item.hit.passage
+        return AnswerCitation.of(marker, passage, item.sentence, self.retriever.store.document_text(passage.document))
 
 
 def frame_answer(language: str, sentences: list[str], short_answer: str | None, source_language: str) -> str:

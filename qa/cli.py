@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from qa.cli_options import common_options, fail, json_option, model_option, reports_errors
+from qa.cli_options import common_options, fail, json_option, llm_options, model_option, reports_errors
 from qa.errors import InvalidArgumentError, InvalidQuestionError
 
 
@@ -105,11 +105,7 @@ def search_command(question: str | None, seeds_dir: Path, index_dir: Path, model
 @model_option
 @click.option("-k", "k", type=int, default=5, show_default=True, help="Number of passages to retrieve.")
 @click.option("--batch", is_flag=True, help="Read one question a line from stdin; write one JSON object a line.")
-@click.option("--llm", "llm_url", metavar="URL", envvar="QA_LLM_URL", show_envvar=True,
-              help="OpenAI-compatible server (Ollama, vLLM, llama.cpp) that writes the answer; verified citations, "
-                   "extractive answer on any failure.")
-@click.option("--llm-model", metavar="NAME", envvar="QA_LLM_MODEL", show_envvar=True, help="Model name for --llm.")
-@click.option("--llm-key", metavar="KEY", envvar="QA_LLM_API_KEY", show_envvar=True, help="API key for --llm.")
+@llm_options
 @json_option
 @reports_errors
 def ask_command(question: str | None, seeds_dir: Path, index_dir: Path, model: str | None, k: int, batch: bool,

@@ -54,3 +54,15 @@ model_option = click.option("--model", default=None, envvar="QA_MODEL", show_env
                             help="Any sentence-transformers model: a local folder or a hub name "
                                  "[default: intfloat/multilingual-e5-small, prepared offline].")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def llm_options(command: Callable) -> Callable:
+    """--llm, --llm-model, --llm-key: the optional OpenAI-compatible server that writes answers."""
+    command = click.option("--llm-key", metavar="KEY", envvar="QA_LLM_API_KEY", show_envvar=True,
+                           help="API key for --llm.")(command)
+    command = click.option("--llm-model", metavar="NAME", envvar="QA_LLM_MODEL", show_envvar=True,
+                           help="Model name for --llm.")(command)
+    command = click.option("--llm", "llm_url", metavar="URL", envvar="QA_LLM_URL", show_envvar=True,
+                           help="OpenAI-compatible server (Ollama, vLLM, llama.cpp) that writes the answer; "
+                                "citations are verified, and any failure falls back to the extractive answer.")(command)
+    return command

@@ -332,10 +332,7 @@ def _cite(marker: int, hit: Hit, fallback: Answer, document_text: Callable[[str]
     for citation in fallback.citations:
         if citation.passage_id == passage.id:
             return AnswerCitation(**{**asdict(citation), "marker": marker})
-    sentence = passage.sentences[hit.best_sentence]
-    quote = document_text(passage.document)[sentence.start:sentence.end]
-    return AnswerCitation(marker, passage.id, passage.document, passage.title, passage.section, passage.paragraph,
-                          sentence.start, sentence.end, quote)
+    return AnswerCitation.of(marker, passage, passage.sentences[hit.best_sentence], document_text(passage.document))
 
 
 def _fall_back(fallback: Answer, reason: str) -> FallbackAnswer:

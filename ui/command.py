@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from qa import SkippedDocumentWarning
-from qa.cli_options import common_options, model_option, reports_errors
+from qa.cli_options import common_options, llm_options, model_option, reports_errors
 
 
 @click.command("chat")
@@ -24,11 +24,7 @@ from qa.cli_options import common_options, model_option, reports_errors
               default=Path("data") / "feedback.jsonl", envvar="QA_FEEDBACK", show_envvar=True, show_default=True,
               help="JSONL file that thumbs up/down votes are appended to.")
 @model_option
-@click.option("--llm", "llm_url", metavar="URL", envvar="QA_LLM_URL", show_envvar=True,
-              help="OpenAI-compatible server (Ollama, vLLM, llama.cpp) that writes the answers, streamed into the "
-                   "chat; verified citations, extractive answer on any failure.")
-@click.option("--llm-model", metavar="NAME", envvar="QA_LLM_MODEL", show_envvar=True, help="Model name for --llm.")
-@click.option("--llm-key", metavar="KEY", envvar="QA_LLM_API_KEY", show_envvar=True, help="API key for --llm.")
+@llm_options
 @reports_errors
 def chat_command(seeds_dir: Path, index_dir: Path, host: str, port: int, share: bool, auth: str | None,
                  feedback_path: Path, model: str | None, llm_url: str | None, llm_model: str | None,
