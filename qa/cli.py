@@ -48,9 +48,10 @@ def index_command(seeds_dir: Path, index_dir: Path, model: str | None, force: bo
         click.echo(f"{index_dir} is up to date ({report.documents} document(s), {report.passages} passages, "
                    f"model {report.model}); nothing re-embedded.")
     else:
+        reused = report.passages - report.embedded_passages
         click.echo(f"Built {index_dir} in {report.seconds:.1f} s: {report.documents} document(s), "
-                   f"{report.passages} passages, {report.sentences} sentences "
-                   f"({report.embedded_passages} passages embedded, the rest reused) with {report.model}.")
+                   f"{report.passages} passages, {report.sentences} sentences with {report.model}"
+                   + (f" ({reused} passages' vectors reused)." if reused else "."))
 
 
 @main.command("status")
