@@ -41,6 +41,7 @@ class AnswerSettings:
     threshold_cross_language: float = 0.79
     overlap_weight: float = 0.08  # same-language word overlap between question and sentence
     type_weight: float = 0.03  # the sentence holds the kind of span the question asks for
+    unsupported_number_penalty: float = 0.05  # the question names a year or number its passage never mentions
     second_sentence_margin: float = 0.005  # a second sentence is added only when nearly as good as the first
 
 
@@ -134,10 +135,18 @@ _NOT_NAMES = frozenset("tháng ngày năm tại ở theo sau trong trước khi 
 
 
 def question_type(question: str) -> str | None:
-    for name, pattern in _QUESTION_TYPES:
-        if pattern.search(question):
-            return name
-    return None
+    """The kind of answer asked for, by the earliest question word: "Who was president when…" asks who."""
+    found = [(match.start(), name) for name, pattern in _QUESTION_TYPES if (match := pattern.search(question))]
+    return min(found)[1] if found else None
+
+
+_QUESTION_NUMBER = re.compile(r"\b\d{3,}\b")
+
+
+def unsupported_numbers(question: str, evidence: str) -> set[str]:
+    """Years and large numbers the question names that the evidence never mentions: a sign that it asks about
+    something else ("the 2020 war" against a text about 1993–1994)."""
+    return {n for n in _QUESTION_NUMBER.findall(question) if n not in evidence}
 
 
 def extract_span(kind: str | None, sentence: str, question: str) -> str | None:
@@ -282,11 +291,13 @@ class Assistant:
             vectors = store.sentence_vectors[start:start + len(hit.passage.sentences)]
             similarities = vectors @ query_vector
             same_language = result.language == hit.passage.language
+            evidence = " ".join(filter(None, (hit.passage.title, hit.passage.section, hit.passage.text)))
+            penalty = self.settings.unsupported_number_penalty if unsupported_numbers(result.query, evidence) else 0.0
             for index, sentence in enumerate(hit.passage.sentences):
                 overlap = len(asked & set(words(sentence.text))) / len(asked) if asked and same_language else 0.0
                 span = extract_span(kind, sentence.text, result.query)
                 score = (float(similarities[index]) + self.settings.overlap_weight * overlap
-                         + (self.settings.type_weight if span else 0.0))
+                         + (self.settings.type_weight if span else 0.0) - penalty)
                 scored.append(ScoredSentence(hit, index, score, float(similarities[index]), span))
         return sorted(scored, key=lambda s: -s.score)
 
