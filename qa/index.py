@@ -127,7 +127,7 @@ class IndexStore:
                 raise IndexCorruptError(f"{path} is truncated or altered ({path.stat().st_size} bytes, the manifest "
                                         f"says {manifest.files.get(name)}). " + rebuild_hint(index_dir))
         try:
-            documents = {d.name: d for d in map(_document_from_dict, _read_jsonl(index_dir / "documents.jsonl"))}
+            documents = {d["name"]: Document(**d) for d in _read_jsonl(index_dir / "documents.jsonl")}
             passages = [Passage.from_dict(p) for p in _read_jsonl(index_dir / "passages.jsonl")]
             passage_index = faiss.read_index(str(index_dir / "passages.faiss"))
             sentence_vectors = np.load(index_dir / "sentences.npy")
@@ -280,7 +280,7 @@ def write_index(index_dir: Path, manifest: Manifest, documents: list[Document], 
     temporary = index_dir.parent / f".{index_dir.name}.building-{uuid.uuid4().hex[:8]}"
     temporary.mkdir()
     try:
-        _write_jsonl(temporary / "documents.jsonl", [_document_to_dict(d) for d in documents])
+        _write_jsonl(temporary / "documents.jsonl", [asdict(d) for d in documents])
         _write_jsonl(temporary / "passages.jsonl", [p.to_dict() for p in passages])
         faiss_index = make_faiss_index(passage_vectors)
         faiss.write_index(faiss_index, str(temporary / "passages.faiss"))
@@ -325,10 +325,3 @@ def _read_jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 
-
-def _document_to_dict(document: Document) -> dict:
-    return asdict(document)
-
-
-def _document_from_dict(data: dict) -> Document:
-    return Document(**data)

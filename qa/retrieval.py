@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.embeddings import Embedder
+from qa.embeddings import Embedder, canonical_model_name
 from qa.errors import IndexMismatchError, InvalidArgumentError, InvalidQuestionError
 from qa.index import IndexStore, rebuild_hint
 from qa.language import detect_language
@@ -67,12 +67,9 @@ class Retriever:
         """Open `index_dir` with the model it was built with (asking for another model is an error)."""
         store = IndexStore.load(index_dir)
         if embedder is None:
-            if model is not None and model != store.manifest.model:
-                from qa.embeddings import canonical_model_name
-
-                if canonical_model_name(model) != store.manifest.model:
-                    raise IndexMismatchError(f"{index_dir} was built with {store.manifest.model}, not {model}. "
-                                             + rebuild_hint(Path(index_dir)) + f" --model {model}")
+            if model is not None and canonical_model_name(model) != store.manifest.model:
+                raise IndexMismatchError(f"{index_dir} was built with {store.manifest.model}, not {model}. "
+                                         + rebuild_hint(Path(index_dir)) + f" --model {model}")
             embedder = Embedder.load(store.manifest.model)
         elif embedder.name != store.manifest.model:
             raise IndexMismatchError(f"{index_dir} was built with {store.manifest.model}, not {embedder.name}. "
