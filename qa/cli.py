@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from qa.cli_options import common_options, fail, json_option, llm_options, model_option, reports_errors
+from qa.cli_options import (common_options, fail, json_option, llm_options, model_option, open_retriever,
+                             reports_errors)
 from qa.errors import InvalidArgumentError, InvalidQuestionError
 
 
@@ -141,18 +142,6 @@ def require_question(question: str | None) -> str:
     if question is None:
         raise InvalidQuestionError("Give a QUESTION, or use --batch to read questions from stdin.")
     return question
-
-
-def open_retriever(seeds_dir: Path, index_dir: Path, model: str | None):
-    """Load the index (with the model it was built with), warning when the seeds changed since the build."""
-    from qa.index import Manifest, index_status
-    from qa.retrieval import Retriever
-
-    if Path(seeds_dir).is_dir():
-        status = index_status(seeds_dir, index_dir, model or Manifest.read(index_dir).model)
-        if status.state == "stale":
-            click.echo(f"Warning: the index is stale ({status.reason}); run: qa index", err=True)
-    return Retriever.load(index_dir, model)
 
 
 def run_batch(answer: Callable[[str], dict], key: str = "query") -> None:

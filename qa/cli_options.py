@@ -66,3 +66,17 @@ def llm_options(command: Callable) -> Callable:
                            help="OpenAI-compatible server (Ollama, vLLM, llama.cpp) that writes the answer; "
                                 "citations are verified, and any failure falls back to the extractive answer.")(command)
     return command
+
+
+def open_retriever(seeds_dir: Path, index_dir: Path, model: str | None):
+    """The retriever over `index_dir` (with the model it was built with), warning, not failing, when the seeds
+    changed since the build: a stale index still answers, but from the old seeds."""
+    from qa.index import Manifest, index_status
+    from qa.retrieval import Retriever
+
+    manifest = Manifest.read(index_dir)  # a missing index is a clear error before the model loads
+    if Path(seeds_dir).is_dir():
+        status = index_status(seeds_dir, index_dir, model or manifest.model)
+        if status.state == "stale":
+            click.echo(f"Warning: the index is stale ({status.reason}); run: qa index", err=True)
+    return Retriever.load(index_dir, model)

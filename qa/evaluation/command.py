@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from qa.cli_options import common_options, fail, json_option, model_option, reports_errors
+from qa.cli_options import common_options, fail, json_option, model_option, open_retriever, reports_errors
 
 if TYPE_CHECKING:  # the engine is imported when the command runs, so `qa --help` stays fast
     from rich.console import Console
@@ -115,7 +115,7 @@ def _run(dataset: Dataset, k: int, seeds_dir: Path, index_dir: Path, model: str 
     if dataset.needs_own_index:
         embedder = Embedder.load(model)
     else:
-        retriever = _open_index(Path(seeds_dir), Path(index_dir), model)
+        retriever = open_retriever(Path(seeds_dir), Path(index_dir), model)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("eta"), TimeRemainingColumn())
     with RowWriter(out_dir / "per_question.jsonl") as writer, \
@@ -132,20 +132,6 @@ def _run(dataset: Dataset, k: int, seeds_dir: Path, index_dir: Path, model: str 
 
         return evaluate(dataset, k=k, retriever=retriever, embedder=embedder, on_start=start, on_row=finished,
                         log=lambda message: progress.console.print(message, markup=False, highlight=False))
-
-
-def _open_index(seeds_dir: Path, index_dir: Path, model: str | None):
-    """The retriever over --index, warning (not failing) when the seeds changed since it was built: a stale
-    index is still worth measuring, but the numbers then describe the old seeds."""
-    from qa.index import Manifest, index_status
-    from qa.retrieval import Retriever
-
-    manifest = Manifest.read(index_dir)  # a missing index is a clear error before the model loads
-    if seeds_dir.is_dir():
-        status = index_status(seeds_dir, index_dir, model or manifest.model)
-        if status.state == "stale":
-            click.echo(f"Warning: the index is stale ({status.reason}); run: qa index", err=True)
-    return Retriever.load(index_dir, model)
 
 
 def _write_outputs(out_dir: Path, run: EvalRun, compare_path: Path | None, old: EvalMetrics | None) -> list[Path]:
