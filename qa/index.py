@@ -158,7 +158,7 @@ def seed_hashes(seeds_dir: Path) -> dict[str, str]:
 
 
 def index_status(seeds_dir: Path, index_dir: Path, model: str | None = None,
-                 settings: ChunkingSettings = ChunkingSettings()) -> IndexStatus:
+                 settings: ChunkingSettings = ChunkingSettings(), hashes: dict[str, str] | None = None) -> IndexStatus:
     """Whether `index_dir` is a current index of `seeds_dir` (cheap: hashes files, loads no model)."""
     try:
         manifest = Manifest.read(Path(index_dir))
@@ -171,7 +171,7 @@ def index_status(seeds_dir: Path, index_dir: Path, model: str | None = None,
         return IndexStatus("incompatible", f"built with {manifest.model}, asked for {model_name}")
     if manifest.chunking.get("fingerprint") != settings.fingerprint():
         return IndexStatus("stale", "the chunking settings changed")
-    current = seed_hashes(seeds_dir)
+    current = seed_hashes(seeds_dir) if hashes is None else hashes
     if current != manifest.seeds:
         changed = sorted(set(current) ^ set(manifest.seeds) | {n for n in current if manifest.seeds.get(n) not in
                                                                 (None, current[n])})
@@ -187,7 +187,8 @@ def build_index(seeds_dir: Path | str, index_dir: Path | str, model: str | None 
     started = time.perf_counter()
     seeds_dir, index_dir = Path(seeds_dir), Path(index_dir)
     model_name = embedder.name if embedder else canonical_model_name(configured_model(model))
-    status = index_status(seeds_dir, index_dir, model_name, settings)
+    hashes = seed_hashes(seeds_dir)
+    status = index_status(seeds_dir, index_dir, model_name, settings, hashes)
     if status.fresh and not force:
         manifest = Manifest.read(index_dir)
         return BuildReport("up-to-date", str(index_dir), manifest.model, manifest.counts["documents"],
@@ -204,7 +205,7 @@ def build_index(seeds_dir: Path | str, index_dir: Path | str, model: str | None 
     seconds = time.perf_counter() - started
     manifest = Manifest(
         format_version=FORMAT_VERSION, model=embedder.name, dimension=embedder.dimension,
-        seeds=seed_hashes(seeds_dir), chunking={**asdict(settings), "fingerprint": settings.fingerprint()},
+        seeds=hashes, chunking={**asdict(settings), "fingerprint": settings.fingerprint()},
         counts={"documents": len(documents), "passages": len(passages), "sentences": len(sentence_vectors)},
         index_type="", files={}, built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         build_seconds=round(seconds, 3))
@@ -254,12 +255,14 @@ def _reusable_vectors(index_dir: Path, model_name: str,
     if old.manifest.model != model_name or old.manifest.chunking.get("fingerprint") != settings.fingerprint():
         return {}
     vectors = old.passage_vectors()
+    rows_of: dict[str, list[int]] = {name: [] for name in old.documents}
+    for row, passage in enumerate(old.passages):  # one pass: documents' passages are grouped, in order
+        rows_of[passage.document].append(row)
     reusable = {}
     for document in old.documents.values():
-        rows = [i for i, p in enumerate(old.passages) if p.document == document.name]
-        sentence_rows = np.concatenate([np.arange(old.sentence_offsets[i], old.sentence_offsets[i + 1])
-                                        for i in rows]) if rows else np.zeros(0, np.int64)
-        reusable[f"{document.name}:{document.sha256}"] = (vectors[rows], old.sentence_vectors[sentence_rows])
+        rows = rows_of[document.name]
+        sentences = slice(old.sentence_offsets[rows[0]], old.sentence_offsets[rows[-1] + 1]) if rows else slice(0, 0)
+        reusable[f"{document.name}:{document.sha256}"] = (vectors[rows], old.sentence_vectors[sentences])
     return reusable
 
 
