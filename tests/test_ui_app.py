@@ -159,3 +159,24 @@ def test_chat_command_takes_the_llm_settings_of_qa_ask(launched, tmp_path, monke
     assert llm.endpoint == "http://127.0.0.1:11434/v1/chat/completions" and llm.model == "qwen"
     bad = CliRunner().invoke(chat_command, ["--index", str(tmp_path), "--llm", "localhost:11434"])
     assert bad.exit_code == 2 and "http://" in bad.output and len(launched) == 1
+
+
+@pytest.mark.slow
+def test_a_rebuilt_index_is_reloaded_with_the_same_model_settings_and_llm(seed_index, retriever, tmp_path):
+    import shutil
+
+    from qa import Assistant
+    from qa.llm import LLMSettings
+    from ui.app import Engine
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(seed_index, index_dir)
+    llm = LLMSettings(url="http://127.0.0.1:9/v1")
+    engine = Engine(Assistant(retriever, llm=llm), index_dir=index_dir)
+    first = engine.get()
+    manifest = index_dir / "manifest.json"
+    manifest.write_text(manifest.read_text(encoding="utf-8"), encoding="utf-8")  # as a rebuild would
+    engine._checked -= Engine.RECHECK_SECONDS
+    reloaded = engine.get()
+    assert reloaded is not first and reloaded.llm == llm and reloaded.settings == first.settings
+    assert reloaded.retriever.embedder is first.retriever.embedder  # the model is not loaded again

@@ -216,7 +216,7 @@ class Engine:
         except qa.QAError as error:  # half-way through a rebuild, or built with another model
             log.warning("Keeping the loaded index; the new one is not usable yet: %s", error)
             return
-        self._assistant = Assistant(retriever, current.settings)
+        self._assistant = Assistant(retriever, current.settings, llm=current.llm)  # keep the LLM backend
         self._stamp = stamp
         log.info("Reloaded the rebuilt index from %s", self.index_dir)
 
