@@ -81,6 +81,11 @@ class Embedder:
     def _prompt(self, kind: str) -> str | None:
         return kind if kind in (getattr(self.model, "prompts", None) or {}) else None
 
+    @property
+    def passage_prompt(self) -> str:
+        """The text put before every passage ("passage: " for E5): a vector is of this prompt plus the text."""
+        return (getattr(self.model, "prompts", None) or {}).get("passage", "")
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self._prompt("query"), show_progress=False)
 

@@ -30,6 +30,7 @@ from qa.embeddings import Embedder, canonical_model_name, configured_model
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SeedsNotFoundError
 from qa.passages import ChunkingSettings, split_documents
 from qa.records import Document, Passage
+from qa.settings import RetrievalSettings
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -53,6 +54,8 @@ class Manifest:
     files: dict[str, int]  # data file → size in bytes, to catch truncation
     built_at: str
     build_seconds: float
+    retrieval: dict = field(default_factory=dict)  # RetrievalSettings the index answers with (empty: defaults)
+    passage_prompt: str | None = None  # the prompt passages were embedded with: part of what a vector is of
 
     @classmethod
     def read(cls, index_dir: Path) -> "Manifest":
@@ -91,7 +94,8 @@ class BuildReport:
     documents: int
     passages: int
     sentences: int
-    embedded_passages: int  # passages whose vectors were computed in this build (others were reused)
+    embedded_texts: int  # distinct passage and sentence texts embedded by this build
+    reused_texts: int  # distinct texts whose vectors came from the previous index (same text, model and prompt)
     seconds: float
     reason: str = ""
 
@@ -179,11 +183,23 @@ def index_status(seeds_dir: Path, index_dir: Path, model: str | None = None,
     return IndexStatus("fresh", f"up to date with {len(current)} seed file(s)")
 
 
+def saved_retrieval_settings(index_dir: Path | str) -> RetrievalSettings:
+    """The retrieval settings an existing index answers with; defaults when there is none (or it is unreadable)."""
+    try:
+        return RetrievalSettings.from_dict(Manifest.read(Path(index_dir)).retrieval)
+    except (IndexNotFoundError, IndexCorruptError, IndexMismatchError):
+        return RetrievalSettings()
+
+
 def build_index(seeds_dir: Path | str, index_dir: Path | str, model: str | None = None, *,
-                settings: ChunkingSettings = ChunkingSettings(), embedder: Embedder | None = None,
-                force: bool = False, show_progress: bool = False,
+                settings: ChunkingSettings = ChunkingSettings(), retrieval: RetrievalSettings | None = None,
+                embedder: Embedder | None = None, force: bool = False, show_progress: bool = False,
                 log: Callable[[str], None] = lambda message: None) -> BuildReport:
-    """Build or refresh the index; a fresh index is left alone and vectors of unchanged documents are reused."""
+    """Build or refresh the index; a fresh index is left alone, and every text embedded before with the same model
+    and prompt keeps its vector (reuse is keyed by the exact text, never by position).
+
+    `retrieval` is saved in the manifest for readers; None keeps the settings the old index had, else defaults.
+    `force` rebuilds from scratch, reusing nothing."""
     started = time.perf_counter()
     seeds_dir, index_dir = Path(seeds_dir), Path(index_dir)
     model_name = embedder.name if embedder else canonical_model_name(configured_model(model))
@@ -191,78 +207,63 @@ def build_index(seeds_dir: Path | str, index_dir: Path | str, model: str | None 
     status = index_status(seeds_dir, index_dir, model_name, settings, hashes)
     if status.fresh and not force:
         manifest = Manifest.read(index_dir)
-        return BuildReport("up-to-date", str(index_dir), manifest.model, manifest.counts["documents"],
-                           manifest.counts["passages"], manifest.counts["sentences"], 0,
-                           time.perf_counter() - started, status.reason)
+        if retrieval is None or retrieval.to_dict() == manifest.retrieval:
+            return BuildReport("up-to-date", str(index_dir), manifest.model, manifest.counts["documents"],
+                               manifest.counts["passages"], manifest.counts["sentences"], 0, 0,
+                               time.perf_counter() - started, status.reason)
+        status = IndexStatus("stale", "the retrieval settings changed")
     documents = read_documents(seeds_dir)
     if not documents:
         raise SeedsNotFoundError(f"No readable .txt or .md document in {seeds_dir}.")
     passages = split_documents(documents, settings)
     log(f"{len(documents)} document(s) → {len(passages)} passages; {status.reason}")
     embedder = embedder or Embedder.load(model_name)
-    reusable = {} if force else _reusable_vectors(index_dir, embedder.name, settings)
-    passage_vectors, sentence_vectors, embedded = _embed(passages, documents, reusable, embedder, show_progress)
+    old = _previous_index(index_dir)
+    retrieval = retrieval or saved_retrieval_settings(index_dir)
+    reusable = _reusable_vectors(old, embedder) if old is not None and not force else {}
+    passage_vectors, sentence_vectors, embedded, reused = _embed(passages, reusable, embedder, show_progress)
     seconds = time.perf_counter() - started
     manifest = Manifest(
         format_version=FORMAT_VERSION, model=embedder.name, dimension=embedder.dimension,
         seeds=hashes, chunking={**asdict(settings), "fingerprint": settings.fingerprint()},
         counts={"documents": len(documents), "passages": len(passages), "sentences": len(sentence_vectors)},
         index_type="", files={}, built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        build_seconds=round(seconds, 3))
+        build_seconds=round(seconds, 3), retrieval=retrieval.to_dict(), passage_prompt=embedder.passage_prompt)
     write_index(index_dir, manifest, documents, passages, passage_vectors, sentence_vectors)
     return BuildReport("built", str(index_dir), embedder.name, len(documents), len(passages), len(sentence_vectors),
-                       embedded, time.perf_counter() - started, status.reason)
+                       embedded, reused, time.perf_counter() - started, status.reason)
 
 
-def _embed(passages: list[Passage], documents: list[Document], reusable: dict[str, tuple[np.ndarray, np.ndarray]],
-           embedder: Embedder, show_progress: bool) -> tuple[np.ndarray, np.ndarray, int]:
-    """Vectors for all passages and sentences, computing only those of new or changed documents."""
-    dim = embedder.dimension
-    passage_vectors = np.zeros((len(passages), dim), dtype=np.float32)
-    sentence_blocks: list[np.ndarray] = []
-    document_keys = {d.name: f"{d.name}:{d.sha256}" for d in documents}
-    todo = [i for i, p in enumerate(passages) if document_keys[p.document] not in reusable]
-    todo_set = set(todo)
-    fresh_passages = embedder.encode_passages([passages[i].text for i in todo], show_progress=show_progress)
-    fresh_sentences = embedder.encode_passages(
-        [s.text for i in todo for s in passages[i].sentences], show_progress=show_progress)
-    cursors = {"passage": 0, "sentence": 0}
-    reuse_cursor: dict[str, list[int]] = {}
-    for i, passage in enumerate(passages):
-        n = len(passage.sentences)
-        if i in todo_set:
-            passage_vectors[i] = fresh_passages[cursors["passage"]]
-            sentence_blocks.append(fresh_sentences[cursors["sentence"]:cursors["sentence"] + n])
-            cursors["passage"] += 1
-            cursors["sentence"] += n
-        else:
-            old_passages, old_sentences = reusable[document_keys[passage.document]]
-            p, s = reuse_cursor.setdefault(passage.document, [0, 0])
-            passage_vectors[i] = old_passages[p]
-            sentence_blocks.append(old_sentences[s:s + n])
-            reuse_cursor[passage.document] = [p + 1, s + n]
-    sentence_vectors = np.concatenate(sentence_blocks) if sentence_blocks else np.zeros((0, dim), np.float32)
-    return passage_vectors, sentence_vectors.astype(np.float32), len(todo)
+def _embed(passages: list[Passage], reusable: dict[str, np.ndarray], embedder: Embedder,
+           show_progress: bool) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Vectors for all passages and sentences, computing only texts with no reusable vector (each text once)."""
+    passage_texts = [p.text for p in passages]
+    sentence_texts = [s.text for p in passages for s in p.sentences]
+    distinct = dict.fromkeys(passage_texts + sentence_texts)
+    todo = [t for t in distinct if t not in reusable]
+    vectors = dict(zip(todo, embedder.encode_passages(todo, show_progress=show_progress)))
+
+    def stack(texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, embedder.dimension), dtype=np.float32)
+        return np.stack([vectors[t] if t in vectors else reusable[t] for t in texts]).astype(np.float32)
+
+    return stack(passage_texts), stack(sentence_texts), len(todo), len(distinct) - len(todo)
 
 
-def _reusable_vectors(index_dir: Path, model_name: str,
-                      settings: ChunkingSettings) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per unchanged document, its passage and sentence vectors from the previous index (same model and chunking)."""
+def _previous_index(index_dir: Path) -> IndexStore | None:
     try:
-        old = IndexStore.load(index_dir)
+        return IndexStore.load(index_dir)
     except (IndexNotFoundError, IndexCorruptError, IndexMismatchError):
+        return None
+
+
+def _reusable_vectors(old: IndexStore, embedder: Embedder) -> dict[str, np.ndarray]:
+    """Exact embedded text → its vector in the previous index, when that index used the same model and prompt."""
+    if old.manifest.model != embedder.name or old.manifest.passage_prompt != embedder.passage_prompt:
         return {}
-    if old.manifest.model != model_name or old.manifest.chunking.get("fingerprint") != settings.fingerprint():
-        return {}
-    vectors = old.passage_vectors()
-    rows_of: dict[str, list[int]] = {name: [] for name in old.documents}
-    for row, passage in enumerate(old.passages):  # one pass: documents' passages are grouped, in order
-        rows_of[passage.document].append(row)
-    reusable = {}
-    for document in old.documents.values():
-        rows = rows_of[document.name]
-        sentences = slice(old.sentence_offsets[rows[0]], old.sentence_offsets[rows[-1] + 1]) if rows else slice(0, 0)
-        reusable[f"{document.name}:{document.sha256}"] = (vectors[rows], old.sentence_vectors[sentences])
+    reusable = dict(zip((p.text for p in old.passages), old.passage_vectors()))
+    reusable.update(zip((s.text for p in old.passages for s in p.sentences), old.sentence_vectors))
     return reusable
 
 

@@ -44,10 +44,3 @@ class BM25:
             tf = np.fromiter((p[1] for p in postings), dtype=np.float32, count=len(postings))
             scores[rows] += idf * tf * (self.k1 + 1) / (tf + norm[rows])
         return scores
-
-    def coverage(self, query: str) -> float:
-        """Share of the question's content words found anywhere in the corpus (0 for English over Vietnamese)."""
-        tokens = {t for t in lexical_tokens(query) if "_" not in t}
-        if not tokens:
-            return 0.0
-        return sum(t in self.postings for t in tokens) / len(tokens)

@@ -1,42 +1,37 @@
-"""Stage 5: hybrid retrieval — dense FAISS search and BM25, fused by the question's language, then passages
-re-scored with their best-matching sentence.
+"""Stage 5: hybrid retrieval — dense FAISS search and BM25 candidates, each passage scored by its own cosine, its
+best sentence's cosine and BM25, fused into one score (`qa.fusion`, settings from the index manifest).
 
-Why the language matters: BM25 cannot match English words to Vietnamese text, so for a cross-lingual question
-its ranking is mostly noise; it keeps only a small say (names and numbers still match). The best-sentence cosine
-is what lifts cross-lingual questions: a single sentence that answers is a sharper match than a long passage.
+Why the best sentence: a single sentence that answers is a sharper match than a whole paragraph, and it is what
+lifts cross-lingual questions. Why the language matters: BM25 cannot match English words to Vietnamese text, so
+across languages it keeps only a small say (names and numbers still match).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import unicodedata
 from pathlib import Path
 
 import numpy as np
 
 from qa.embeddings import Embedder, canonical_model_name
 from qa.errors import IndexMismatchError, InvalidArgumentError, InvalidQuestionError
+from qa.fusion import fuse, lexical_weights_for, scale_lexical
 from qa.index import IndexStore, rebuild_hint
 from qa.language import detect_language
 from qa.lexical import BM25
 from qa.records import Citation, Hit, Passage, Scores, SearchResult
+from qa.settings import RetrievalSettings
 
 MAX_QUESTION_CHARS = 2000
 MAX_K = 50
 
 
-@dataclass(frozen=True)
-class RetrievalSettings:
-    candidates: int = 50  # passages taken from each of dense and BM25 before re-scoring
-    sentence_weight: float = 0.5  # share of the best-sentence cosine in the semantic score
-    lexical_weight_same_language: float = 0.1  # BM25 (scaled 0..1) added when question and passage share a language
-    lexical_weight_cross_language: float = 0.0  # measured: any cross-lingual BM25 weight lowered English top-1
-
-
 def validate_question(question: str) -> str:
-    """The question stripped of surrounding white space, or `InvalidQuestionError`."""
+    """The question NFC-normalised (a decomposed "à" is the same question as a precomposed one) and stripped of
+    surrounding white space, or `InvalidQuestionError`."""
     if not isinstance(question, str) or not question.strip():
         raise InvalidQuestionError("The question is empty: type a question.")
-    question = question.strip()
+    question = unicodedata.normalize("NFC", question).strip()
     if len(question) > MAX_QUESTION_CHARS:
         raise InvalidQuestionError(
             f"The question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}.")
@@ -52,19 +47,20 @@ def validate_k(k: int) -> int:
 class Retriever:
     """Loads an index and its model once; `search` is then cheap enough to call per keystroke."""
 
-    def __init__(self, store: IndexStore, embedder: Embedder, settings: RetrievalSettings = RetrievalSettings()):
+    def __init__(self, store: IndexStore, embedder: Embedder, settings: RetrievalSettings | None = None):
         if embedder.dimension != store.manifest.dimension:
             raise IndexMismatchError(f"The model {embedder.name} gives {embedder.dimension}-dimensional vectors but "
                                      f"the index holds {store.manifest.dimension}-dimensional ones.")
         self.store = store
         self.embedder = embedder
-        self.settings = settings
+        self.settings = settings or RetrievalSettings.from_dict(store.manifest.retrieval)  # as saved with the index
         self.bm25 = BM25([p.text for p in store.passages])
 
     @classmethod
     def load(cls, index_dir: Path | str = "index", model: str | None = None, *, embedder: Embedder | None = None,
-             settings: RetrievalSettings = RetrievalSettings()) -> "Retriever":
-        """Open `index_dir` with the model it was built with (asking for another model is an error)."""
+             settings: RetrievalSettings | None = None) -> "Retriever":
+        """Open `index_dir` with the model it was built with (asking for another model is an error) and the
+        retrieval settings saved with it, unless `settings` overrides them."""
         store = IndexStore.load(index_dir)
         if embedder is None:
             if model is not None and canonical_model_name(model) != store.manifest.model:
@@ -102,11 +98,10 @@ class Retriever:
         candidates = np.unique(np.concatenate([dense_rows[0][dense_rows[0] >= 0], lexical_rows[lexical[lexical_rows] > 0]]))
         dense = self._dense_scores(query_vector, candidates)
         best_sentence, sentence = self._sentence_scores(query_vector, candidates)
-        top_lexical = float(lexical[candidates].max()) if len(candidates) else 0.0
-        lexical_scaled = lexical[candidates] / top_lexical if top_lexical > 0 else np.zeros(len(candidates))
-        weights = np.array([self._lexical_weight(language, self.store.passages[row].language) for row in candidates])
-        semantic = (1 - self.settings.sentence_weight) * dense + self.settings.sentence_weight * sentence
-        fused = semantic + weights * lexical_scaled
+        lexical_scaled = scale_lexical(lexical[candidates])
+        same_language = np.array([self.store.passages[row].language == language for row in candidates], dtype=bool)
+        fused = fuse(dense, sentence, lexical_scaled, same_language, self.settings.fusion)
+        weights = lexical_weights_for(same_language, self.settings.fusion)
         order = np.argsort(-fused, kind="stable")[:k]
         hits = []
         for rank, position in enumerate(order, start=1):
@@ -118,11 +113,6 @@ class Retriever:
                               lexical=float(lexical_scaled[position]), lexical_weight=float(weights[position])),
                 best_sentence=int(best_sentence[position]), passage=passage))
         return hits
-
-    def _lexical_weight(self, question_language: str, passage_language: str) -> float:
-        if question_language == passage_language:
-            return self.settings.lexical_weight_same_language
-        return self.settings.lexical_weight_cross_language
 
     def _dense_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
         vectors = np.stack([self.store.passage_index.reconstruct(int(r)) for r in rows])

@@ -21,7 +21,7 @@ def test_manifest_records_model_dimension_seeds_chunking_and_counts(seed_index, 
     assert manifest.dimension == embedder.dimension == 384
     assert manifest.seeds == seed_hashes(SEEDS)
     assert list(manifest.seeds) == ["000_ae2b548a11784ba7.txt"]
-    assert manifest.counts["documents"] == 1 and manifest.counts["passages"] >= 8
+    assert manifest.counts["documents"] == 1 and manifest.counts["passages"] >= 5
     assert manifest.index_type == "IndexFlatIP"
     assert manifest.chunking["fingerprint"] and manifest.built_at
     store = IndexStore.load(seed_index)
@@ -33,24 +33,42 @@ def test_manifest_records_model_dimension_seeds_chunking_and_counts(seed_index, 
 def test_unchanged_seeds_are_not_re_embedded_and_changed_seeds_make_it_stale(seeds_copy, tmp_path, embedder):
     index_dir = tmp_path / "index"
     first = build_index(seeds_copy, index_dir, embedder=embedder)
-    assert first.status == "built" and first.embedded_passages == first.passages
+    assert first.status == "built" and first.reused_texts == 0 and first.embedded_texts >= first.passages
     assert index_status(seeds_copy, index_dir, embedder.name).fresh
     again = build_index(seeds_copy, index_dir, embedder=embedder)
-    assert again.status == "up-to-date" and again.embedded_passages == 0
+    assert again.status == "up-to-date" and again.embedded_texts == 0
 
     (seeds_copy / "extra.md").write_text("# Extra\n\nThủ đô của Armenia là Yerevan.\n", encoding="utf-8")
     status = index_status(seeds_copy, index_dir, embedder.name)
     assert status.state == "stale" and "extra.md" in status.reason
     refreshed = build_index(seeds_copy, index_dir, embedder=embedder)
     assert refreshed.status == "built" and refreshed.documents == 2
-    assert refreshed.embedded_passages == 1  # only the new document was embedded; the seed's vectors were reused
+    # only the new document's one text (passage = its only sentence) was embedded; the seed's vectors were reused
+    assert refreshed.embedded_texts == 1 and refreshed.reused_texts == first.embedded_texts
     retriever = Retriever.load(index_dir, embedder=embedder)
     assert retriever.search("Thủ đô của Armenia là gì?", k=1)[0].citation.document == "extra.md"
     # reused vectors are the same as freshly computed ones
     fresh = build_index(seeds_copy, tmp_path / "fresh", embedder=embedder)
-    assert fresh.embedded_passages == fresh.passages
+    assert fresh.reused_texts == 0
     np.testing.assert_allclose(IndexStore.load(index_dir).passage_vectors(),
                                IndexStore.load(tmp_path / "fresh").passage_vectors(), atol=1e-5)
+
+
+def test_a_splitting_change_re_embeds_exactly_the_texts_it_changed(seeds_copy, tmp_path, embedder):
+    """Reuse is keyed by the exact text embedded: windows cut differently get new vectors, never old ones by
+    position, and every stored vector equals a fresh embedding of its own text."""
+    from qa import ChunkingSettings
+
+    index_dir = tmp_path / "index"
+    build_index(seeds_copy, index_dir, embedder=embedder)
+    narrow = ChunkingSettings(max_words=40, overlap_sentences=1)
+    assert index_status(seeds_copy, index_dir, embedder.name, narrow).state == "stale"
+    rebuilt = build_index(seeds_copy, index_dir, embedder=embedder, settings=narrow)
+    store = IndexStore.load(index_dir)
+    texts = {p.text for p in store.passages} | {s.text for p in store.passages for s in p.sentences}
+    assert rebuilt.reused_texts > 0 and rebuilt.embedded_texts + rebuilt.reused_texts == len(texts)
+    expected = embedder.encode_passages([p.text for p in store.passages])
+    np.testing.assert_allclose(store.passage_vectors(), expected, atol=1e-4)
 
 
 def test_a_failed_build_leaves_the_previous_index_intact(seeds_copy, tmp_path, embedder, monkeypatch):
