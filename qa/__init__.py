@@ -1,11 +1,12 @@
 """hỏi đáp — cited question answering over Vietnamese and English documents.
 
-The pipeline, one module a stage: documents → passages → embeddings → index → retrieval → answers.
+The pipeline, one module a stage: documents → passages → embeddings → index → retrieval → answer (a package).
 This module is the public API; the CLI (`qa.cli`) and the chat (`ui`) use nothing else.
 """
 
-from qa.answers import Answer, AnswerCitation, AnswerSettings, Assistant
-from qa.conversation import ask_in_context, contextualize, is_follow_up
+from qa.answer import (Answer, AnswerCitation, AnswerEvent, Answerer, AnswerSettings, Assistant, ExtractiveAnswerer,
+                       LLMAnswerer, LLMError, LLMFallbackWarning, LLMSettings, contextualize, final_answer,
+                       is_follow_up)
 from qa.default_model import DEFAULT_MODEL, prepare_default_model
 from qa.documents import SkippedDocumentWarning, read_documents
 from qa.embeddings import Embedder
@@ -18,7 +19,8 @@ from qa.records import Citation, Document, Hit, Passage, Scores, SearchResult, S
 from qa.retrieval import MAX_QUESTION_CHARS, RetrievalSettings, Retriever, validate_question
 
 __all__ = [
-    "Answer", "AnswerCitation", "AnswerSettings", "Assistant", "ask_in_context", "contextualize", "is_follow_up",
+    "Answer", "AnswerCitation", "AnswerEvent", "Answerer", "AnswerSettings", "Assistant", "ExtractiveAnswerer",
+    "LLMAnswerer", "LLMError", "LLMFallbackWarning", "LLMSettings", "contextualize", "final_answer", "is_follow_up",
     "DEFAULT_MODEL", "prepare_default_model", "SkippedDocumentWarning", "read_documents", "Embedder",
     "IndexCorruptError", "IndexMismatchError", "IndexNotFoundError", "InvalidArgumentError", "InvalidQuestionError",
     "ModelNotAvailableError", "QAError", "SeedsNotFoundError", "BuildReport", "IndexStatus", "IndexStore",

@@ -4,17 +4,23 @@ machine-readable output; errors go to stderr with a non-zero exit (2 for bad inp
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from qa.cli_options import (common_options, fail, json_option, llm_options, model_option, open_retriever,
                              reports_errors)
 from qa.errors import InvalidArgumentError, InvalidQuestionError
+
+if TYPE_CHECKING:
+    from qa import Answer, AnswerEvent
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,13 +41,20 @@ def prepare_model_command() -> None:
 @common_options
 @model_option
 @click.option("--force", is_flag=True, help="Rebuild and re-embed everything even if the index is up to date.")
+@click.option("--fusion", type=click.Choice(["convex", "rrf"]), default=None,
+              help="How dense, best-sentence and BM25 scores combine; saved with the index [default: the index's "
+                   "current mode, else convex].")
 @json_option
 @reports_errors
-def index_command(seeds_dir: Path, index_dir: Path, model: str | None, force: bool, as_json: bool) -> None:
-    """Build or refresh the index from the seeds folder (only new or changed documents are embedded)."""
-    from qa.index import build_index
-
-    report = build_index(seeds_dir, index_dir, model, force=force, show_progress=not as_json,
+def index_command(seeds_dir: Path, index_dir: Path, model: str | None, force: bool, fusion: str | None,
+                  as_json: bool) -> None:
+    """Build or refresh the index from the seeds folder (only new or changed texts are embedded)."""
+    from qa.index import build_index, saved_retrieval_settings
+    retrieval = None
+    if fusion is not None:
+        current = saved_retrieval_settings(index_dir)
+        retrieval = replace(current, fusion=replace(current.fusion, mode=fusion))
+    report = build_index(seeds_dir, index_dir, model, retrieval=retrieval, force=force, show_progress=not as_json,
                          log=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(json.dumps(asdict(report), ensure_ascii=False))
@@ -49,10 +62,10 @@ def index_command(seeds_dir: Path, index_dir: Path, model: str | None, force: bo
         click.echo(f"{index_dir} is up to date ({report.documents} document(s), {report.passages} passages, "
                    f"model {report.model}); nothing re-embedded.")
     else:
-        reused = report.passages - report.embedded_passages
         click.echo(f"Built {index_dir} in {report.seconds:.1f} s: {report.documents} document(s), "
                    f"{report.passages} passages, {report.sentences} sentences with {report.model}"
-                   + (f" ({reused} passages' vectors reused)." if reused else "."))
+                   + (f" ({report.embedded_texts} texts embedded, {report.reused_texts} reused)."
+                      if report.reused_texts else "."))
 
 
 @main.command("status")
@@ -113,21 +126,24 @@ def search_command(question: str | None, seeds_dir: Path, index_dir: Path, model
 def ask_command(question: str | None, seeds_dir: Path, index_dir: Path, model: str | None, k: int, batch: bool,
                 llm_url: str | None, llm_model: str | None, llm_key: str | None, as_json: bool) -> None:
     """Answer QUESTION in its own language with quoted, cited sentences (or say the documents do not answer)."""
-    from qa.answers import Assistant
-    from qa.llm import LLMSettings
+    from qa import Assistant, LLMSettings, final_answer
     from qa.retrieval import validate_k
 
     validate_k(k)
     assistant = Assistant(open_retriever(seeds_dir, index_dir, model),
                           llm=LLMSettings.from_env(llm_url, llm_model, llm_key))
     if batch:
-        run_batch(lambda q: assistant.ask(q, k).to_dict(), key="question")
+        run_batch(lambda q: assistant.ask(q, k=k).to_dict(), key="question")
         return
-    answer = assistant.ask(require_question(question), k)
+    events = assistant.stream(require_question(question), k=k)
     if as_json:
-        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+        click.echo(json.dumps(final_answer(events).to_dict(), ensure_ascii=False))
         return
-    click.echo(textwrap.fill(answer.answer, width=100) + "\n")
+    if sys.stdout.isatty():
+        answer = echo_live(events)
+    else:
+        answer = final_answer(events)
+        click.echo(textwrap.fill(answer.answer, width=100) + "\n")
     for c in answer.citations:
         where = " › ".join(part for part in (c.title, c.section, f"¶{c.paragraph}") if part)
         click.echo(f"[{c.marker}] {where}  ({c.document} {c.start}:{c.end})")
@@ -136,6 +152,51 @@ def ask_command(question: str | None, seeds_dir: Path, index_dir: Path, model: s
         click.echo("Closest passages:" if answer.language == "en" else "Các đoạn gần nhất:")
         for hit in answer.hits[:3]:
             click.echo(format_hit(hit))
+
+
+def echo_live(events: Iterable[AnswerEvent], width: int = 100) -> Answer:
+    """Show an answer in a terminal as it is produced, word-wrapped; return the final `Answer`. When its text
+    differs from what streamed (an LLM's renumbered markers, or the extractive fallback), the final text is shown
+    too, replacing the streamed lines unless a fallback warning was printed below them: only it is verified."""
+    from qa import Answer
+
+    width = max(20, min(width, shutil.get_terminal_size().columns))
+    streamed, pending, column, lines = "", "", 0, 1
+
+    def emit(word: str) -> None:
+        nonlocal column, lines
+        if column and column + 1 + len(word) > width:
+            click.echo()
+            column, lines = 0, lines + 1
+        separator = " " if column else ""
+        click.echo(separator + word, nl=False)
+        column += len(separator) + len(word)
+        if column > width:  # a word longer than a line: the terminal wraps it
+            lines += (column - 1) // width
+            column = (column - 1) % width + 1
+
+    answer = None
+    for event in events:
+        if isinstance(event, Answer):
+            answer = event
+            break
+        streamed += event
+        *complete, pending = re.split(r"\s+", pending + event)
+        for word in filter(None, complete):
+            emit(word)
+    if pending:
+        emit(pending)
+    if answer is None:
+        raise TypeError("the answer stream ended without an Answer")
+    if " ".join(streamed.split()) == " ".join(answer.answer.split()):
+        click.echo("\n")
+    else:
+        if streamed and answer.fallback_reason:
+            click.echo("\n")  # the fallback's warning went to stderr below the streamed text: keep both
+        elif streamed:
+            click.echo(f"\r\x1b[{lines - 1}A\x1b[J" if lines > 1 else "\r\x1b[J", nl=False)
+        click.echo(textwrap.fill(answer.answer, width=width) + "\n")
+    return answer
 
 
 def require_question(question: str | None) -> str:

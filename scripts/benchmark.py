@@ -18,7 +18,7 @@ from pathlib import Path
 import faiss
 
 import qa
-from qa.answers import Assistant
+from qa import Assistant
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ["Hiệp định ngừng bắn được ký ở đâu?", "Ai được bầu làm Tổng thống năm 1993?",

@@ -70,7 +70,7 @@ def test_index_builds_then_reports_up_to_date(tmp_path):
     run = qa("index", "--seeds", SEEDS, "--index", tmp_path / "index", "--json")
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
-    assert report["status"] == "up-to-date" and report["embedded_passages"] == 0
+    assert report["status"] == "up-to-date" and report["embedded_texts"] == 0
 
 
 def test_status_reports_stale_after_a_seed_changes(seeds_copy, seed_index, tmp_path):
@@ -105,3 +105,23 @@ def test_any_sentence_transformers_model_plugs_in_by_one_setting(tmp_path):
     # the same index opened with the default model is refused with the fix in the message
     run = qa("search", "cats?", "--index", tmp_path / "index", "--model", "intfloat/multilingual-e5-small")
     assert run.returncode == 1 and "built with" in run.stderr
+
+
+def test_index_fusion_mode_is_saved_with_the_index_and_nothing_is_re_embedded(tmp_path):
+    from qa.index import Manifest
+
+    index_dir = tmp_path / "index"
+    assert qa("index", "--seeds", SEEDS, "--index", index_dir, "--json").returncode == 0
+    assert Manifest.read(index_dir).retrieval["fusion"]["mode"] == "convex"
+    run = qa("index", "--seeds", SEEDS, "--index", index_dir, "--fusion", "rrf", "--json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["status"] == "built" and report["embedded_texts"] == 0 and report["reused_texts"] > 0
+    assert Manifest.read(index_dir).retrieval["fusion"]["mode"] == "rrf"
+    again = json.loads(qa("index", "--seeds", SEEDS, "--index", index_dir, "--json").stdout)
+    assert again["status"] == "up-to-date" and Manifest.read(index_dir).retrieval["fusion"]["mode"] == "rrf"
+    search = qa("search", "Hiệp định ngừng bắn được ký ở đâu?", "--json", "--index", index_dir)
+    assert search.returncode == 0, search.stderr
+    assert json.loads(search.stdout)["hits"][0]["score"] < 0.05  # a reciprocal-rank score (convex ones are ~0.9)
+    bad = qa("index", "--seeds", SEEDS, "--index", index_dir, "--fusion", "max")
+    assert bad.returncode == 2 and "max" in bad.stderr

@@ -2,7 +2,7 @@
 
 import pytest
 
-from qa.conversation import ask_in_context, contextualize, is_follow_up, topic_question
+from qa.answer import Answer, Assistant, contextualize, is_follow_up, topic_question
 from qa.retrieval import MAX_QUESTION_CHARS
 
 FOLLOW_UPS = [
@@ -80,32 +80,36 @@ class FakeRetriever:
         return SearchResult(query, "vi", [], None)
 
 
-class FakeAssistant:
-    class settings:
-        passages = 3
+class FakeAnswerer:
+    """Streams one delta, then an answer that echoes the result it was given."""
 
-    def __init__(self):
-        self.retriever = FakeRetriever()
+    passages = 3
 
-    def finish(self, result, k, on_delta=None):
-        if on_delta:
-            on_delta("streamed")
-        return result
+    def stream(self, result, k):
+        yield "streamed"
+        yield Answer(result.query, result.language, False, "", None, 0.0, [], result.hits[:k])
 
 
-def test_ask_in_context_retrieves_with_the_context_but_answers_the_question_asked():
-    assistant = FakeAssistant()
-    answered, result, query = ask_in_context(assistant, " And who signed it? ", ["Lệnh ngưng bắn được ký ở đâu?"], k=2)
-    assert query == "Lệnh ngưng bắn được ký ở đâu? And who signed it?"
+def fake_assistant():
+    return Assistant(FakeRetriever(), answerer=FakeAnswerer())
+
+
+def test_the_assistant_retrieves_with_the_context_but_answers_the_question_asked():
+    assistant = fake_assistant()
+    answered = assistant.ask(" And who signed it? ", ["Lệnh ngưng bắn được ký ở đâu?"], k=2)
+    query = "Lệnh ngưng bắn được ký ở đâu? And who signed it?"
+    assert answered.retrieval_query == query
     assert assistant.retriever.queries == [(query, 3)]  # at least the passages an answer may cite
-    assert answered.query == "And who signed it?" and answered.language == "en"  # framed for the asker
-    deltas = []
-    ask_in_context(assistant, "Aliev là ai?", [], on_delta=deltas.append)
-    assert deltas == ["streamed"] and assistant.retriever.queries[-1] == ("Aliev là ai?", 5)
+    assert answered.question == "And who signed it?" and answered.language == "en"  # framed for the asker
+    events = list(assistant.stream("Aliev là ai?", []))
+    assert events[0] == "streamed" and isinstance(events[-1], Answer) and len(events) == 2
+    assert events[-1].retrieval_query == "Aliev là ai?" and assistant.retriever.queries[-1] == ("Aliev là ai?", 5)
 
 
-def test_ask_in_context_rejects_bad_questions():
-    from qa import InvalidQuestionError
+def test_the_assistant_rejects_bad_questions_and_history():
+    from qa import InvalidArgumentError, InvalidQuestionError
 
     with pytest.raises(InvalidQuestionError):
-        ask_in_context(FakeAssistant(), "   ", ["Aliev là ai?"])
+        fake_assistant().ask("   ", ["Aliev là ai?"])
+    with pytest.raises(InvalidArgumentError):
+        fake_assistant().ask("Aliev là ai?", 5)  # k given where the earlier questions go

@@ -14,10 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from qa.answers import NOT_FOUND, Assistant
+from qa.answer import NOT_FOUND, Answer, ExtractiveAnswerer, LLMAnswerer, LLMSettings, final_answer
+from qa.answer.llm import ChatClient, LLMError, LLMFallbackWarning, build_messages, renumber, verify
 from qa.errors import InvalidArgumentError
-from qa.llm import (ChatClient, FallbackAnswer, LLMError, LLMFallbackWarning, LLMSettings, build_messages,
-                    generate, renumber, verify)
 from qa.records import Citation, Hit, Passage, Scores, Sentence
 
 slow = pytest.mark.slow
@@ -127,41 +126,49 @@ def llm():
 class Case:
     result: object
     fallback: object
-    document_text: object
+    extractive: ExtractiveAnswerer
+
+    def document_text(self, document: str) -> str:
+        return self.extractive.document_text(document)
 
 
 @pytest.fixture(scope="module")
-def assistant(retriever):
-    return Assistant(retriever)
+def extractive(retriever):
+    return ExtractiveAnswerer(retriever.store)
 
 
-def case_for(assistant, question: str) -> Case:
-    result = assistant.retriever.retrieve(question, k=5)
-    return Case(result, assistant.answer_from(result, 5), assistant.retriever.store.document_text)
+def case_for(retriever, extractive, question: str) -> Case:
+    result = retriever.retrieve(question, k=5)
+    return Case(result, extractive.answer(result, 5), extractive)
 
 
 @pytest.fixture(scope="module")
-def vi(assistant) -> Case:
-    case = case_for(assistant, QUESTION_VI)
+def vi(retriever, extractive) -> Case:
+    case = case_for(retriever, extractive, QUESTION_VI)
     assert case.fallback.answered and case.fallback.short_answer == "9%" and len(case.result.hits) == 5
     return case
 
 
 @pytest.fixture(scope="module")
-def en(assistant) -> Case:
-    case = case_for(assistant, QUESTION_EN)
+def en(retriever, extractive) -> Case:
+    case = case_for(retriever, extractive, QUESTION_EN)
     assert case.fallback.answered
     return case
 
 
-def run(settings: LLMSettings, case: Case, **kwargs):
-    return generate(settings, case.result, case.fallback, document_text=case.document_text, **kwargs)
+def run(settings: LLMSettings, case: Case, deltas: list[str] | None = None) -> Answer:
+    """The LLM answerer's final answer; its text deltas (everything before it) go to `deltas`."""
+    events = list(LLMAnswerer(settings, case.extractive).stream(case.result, 5))
+    assert all(isinstance(event, str) for event in events[:-1])
+    if deltas is not None:
+        deltas.extend(events[:-1])
+    return final_answer(events)
 
 
-def run_expecting_fallback(settings: LLMSettings, case: Case) -> FallbackAnswer:
+def run_expecting_fallback(settings: LLMSettings, case: Case) -> Answer:
     with pytest.warns(LLMFallbackWarning) as caught:
         answer = run(settings, case)
-    assert isinstance(answer, FallbackAnswer) and answer.backend == "extractive"
+    assert answer.backend == "extractive"
     assert (answer.answer, answer.citations, answer.answered) == (case.fallback.answer, case.fallback.citations, True)
     assert answer.fallback_reason and answer.fallback_reason in str(caught[0].message)
     assert answer.to_dict()["fallback_reason"] == answer.fallback_reason
@@ -263,9 +270,10 @@ def test_a_good_answer_is_streamed_verified_and_cited(llm, vi):
     seen: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("error", LLMFallbackWarning)
-        answer = run(llm.settings(), vi, on_delta=seen.append)
+        answer = run(llm.settings(), vi, deltas=seen)
     assert seen == chunks
     assert answer.backend == "llm" and answer.answered and type(answer).__name__ == "Answer"
+    assert answer.fallback_reason is None
     assert answer.answer == "".join(chunks)
     assert answer.short_answer == "9%" and answer.language == "vi" and answer.question == QUESTION_VI
     hits = vi.result.hits
@@ -402,11 +410,25 @@ def test_base_and_full_urls_reach_the_same_endpoint(llm, vi, suffix):
 
 
 @slow
-def test_when_the_documents_do_not_answer_the_llm_is_not_called(llm, assistant):
-    case = case_for(assistant, QUESTION_UNANSWERED)
+def test_when_the_documents_do_not_answer_the_llm_is_not_called(llm, retriever, extractive):
+    case = case_for(retriever, extractive, QUESTION_UNANSWERED)
     assert not case.fallback.answered
     llm.script = Script(chunks=["Paris [1]."])
+    deltas: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("error", LLMFallbackWarning)
-        assert run(llm.settings(), case) is case.fallback
-    assert llm.requests == []
+        assert run(llm.settings(), case, deltas) == case.fallback
+    assert llm.requests == [] and "".join(deltas) == case.fallback.answer  # streamed like an extractive answer
+
+
+@slow
+def test_the_assistant_streams_the_llm_answer_through_the_same_path(llm, retriever):
+    from qa import Assistant
+
+    llm.script = Script(chunks=["Người Armenia ", "kiểm soát 9% [1]."])
+    assistant = Assistant(retriever, llm=llm.settings())
+    events = list(assistant.stream(QUESTION_VI, k=5))
+    assert events[:-1] == ["Người Armenia ", "kiểm soát 9% [1]."]
+    answer = events[-1]
+    assert answer.backend == "llm" and answer.retrieval_query == QUESTION_VI and len(answer.hits) == 5
+    assert answer.citations[0].passage_id in {hit.passage_id for hit in answer.retrieved}

@@ -28,7 +28,7 @@ def start(demo, **kwargs):
 
 @pytest.fixture(scope="module")
 def assistant(retriever):
-    from qa.answers import Assistant
+    from qa import Assistant
 
     return Assistant(retriever)
 
@@ -160,7 +160,7 @@ def test_a_rebuilt_index_is_picked_up_without_a_restart(embedder, tmp_path):
     from gradio_client import Client
 
     from qa import Retriever, build_index
-    from qa.answers import Assistant
+    from qa import Assistant
     from ui.app import Engine, build_app
 
     seeds, index = tmp_path / "seeds", tmp_path / "index"

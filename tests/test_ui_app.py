@@ -166,7 +166,7 @@ def test_a_rebuilt_index_is_reloaded_with_the_same_model_settings_and_llm(seed_i
     import shutil
 
     from qa import Assistant
-    from qa.llm import LLMSettings
+    from qa import LLMSettings
     from ui.app import Engine
 
     index_dir = tmp_path / "index"

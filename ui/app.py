@@ -16,7 +16,6 @@ import html
 import json
 import logging
 import os
-import queue
 import re
 import threading
 import time
@@ -31,8 +30,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry calls
 import gradio as gr  # noqa: E402
 
 import qa  # noqa: E402
-from qa.answers import Assistant, stream_words  # noqa: E402
-from qa.conversation import ask_in_context  # noqa: E402
+from qa import Answer, Assistant  # noqa: E402
 from qa.retrieval import MAX_K  # noqa: E402
 
 log = logging.getLogger("hoidap.ui")
@@ -216,7 +214,7 @@ class Engine:
         except qa.QAError as error:  # half-way through a rebuild, or built with another model
             log.warning("Keeping the loaded index; the new one is not usable yet: %s", error)
             return
-        self._assistant = Assistant(retriever, current.settings, llm=current.llm)  # keep the LLM backend
+        self._assistant = current.with_retriever(retriever)  # same settings and LLM backend
         self._stamp = stamp
         log.info("Reloaded the rebuilt index from %s", self.index_dir)
 
@@ -282,9 +280,9 @@ def _sentence_span(text: str, sentence: str, after: int = 0) -> tuple[int, int] 
     return (position, position + len(sentence)) if position >= 0 else None
 
 
-def source_views(answer, result) -> tuple[list[SourceView], list[SourceView]]:
-    """(cited passages in marker order, the other retrieved passages): each with its sentence(s) marked."""
-    by_id = {hit.passage_id: hit for hit in result.hits}
+def source_views(answer: Answer) -> tuple[list[SourceView], list[SourceView]]:
+    """(cited passages in marker order, the other top-k passages): each with its sentence(s) marked."""
+    by_id = {hit.passage_id: hit for hit in answer.retrieved or answer.hits}
     cited: dict[str, SourceView] = {}
     for citation in answer.citations:
         hit = by_id.get(citation.passage_id)
@@ -299,7 +297,7 @@ def source_views(answer, result) -> tuple[list[SourceView], list[SourceView]]:
         else:
             view.extra_quotes.append((citation.quote, citation.marker))
     shown = {hit.passage_id for hit in answer.hits} if answer.hits else set()
-    others = [_view(hit, with_best_sentence=True) for hit in result.hits
+    others = [_view(hit, with_best_sentence=True) for hit in answer.retrieved or answer.hits
               if hit.passage_id not in cited and hit.passage_id in shown]
     for view in cited.values():
         view.marks.sort()
@@ -516,31 +514,29 @@ def build_app(assistant_or_loader: Assistant | qa.Retriever | Callable[[], Assis
         yield history, gr.skip(), turns, ""
         try:
             previous = [t["question"] for t in turns if t.get("answer")]
-            streamed = False
-            for kind, value in answer_events(engine.get(), question, previous, whole_k(k)):
-                if kind == "delta":  # raw LLM text as it arrives: shown, but not linked until verified
-                    streamed = True
-                    history[-1] = {"role": "assistant", "content": escape_text(value)}
+            # The text so far is shown as it arrives, unlinked; the newest delta is held back so that the whole
+            # text first appears with its linked markers and its sources (the final answer is the verified one).
+            shown, held, answer, pace = "", "", None, Pacer(stream_delay)
+            for event in engine.get().stream(question, previous, k=whole_k(k)):
+                if isinstance(event, Answer):
+                    answer = event
+                    break
+                if held:
+                    shown += held
+                    history[-1] = {"role": "assistant", "content": escape_text(shown)}
+                    pace.wait()
                     yield history, gr.skip(), gr.skip(), gr.skip()
-                    continue
-                answer, result, query = value
-            cited, others = source_views(answer, result)
-            turn.update(answer=answer.to_dict(), query=query, cited=cited, others=others,
+                held = event
+            if answer is None:
+                raise RuntimeError("the answer stream ended without an answer")
+            cited, others = source_views(answer)
+            turn.update(answer=answer.to_dict(), query=answer.retrieval_query, cited=cited, others=others,
                         language=answer.language)
             turns = (turns + [turn])[-MAX_TURNS_SHOWN * 2:]
             markers = [c.marker for c in answer.citations]
-            panel = render_sources(turns, show_details)
-            pieces = [answer.answer] if streamed else stream_words(answer.answer)
-            shown = ""
-            for i, piece in enumerate(pieces):
-                shown += piece
-                history[-1] = {"role": "assistant", "content": chat_markup(shown, number, markers)}
-                if i == 0:
-                    yield history, panel, turns, gr.skip()
-                else:
-                    yield history, gr.skip(), gr.skip(), gr.skip()
-                if stream_delay and not streamed:
-                    time.sleep(stream_delay)
+            history[-1] = {"role": "assistant", "content": chat_markup(answer.answer, number, markers)}
+            pace.wait()
+            yield history, render_sources(turns, show_details), turns, gr.skip()
         except Exception as error:  # noqa: BLE001 — every failure becomes a message, never a trace
             message = describe_error(error, question)
             turn.update(error=message, answer=None, cited=[], others=[])
@@ -668,41 +664,21 @@ def build_app(assistant_or_loader: Assistant | qa.Retriever | Callable[[], Assis
     return demo
 
 
-def answer_events(assistant: Assistant, question: str, previous: Sequence[str], k: int,
-                  timeout: float = 300.0) -> Iterator[tuple[str, Any]]:
-    """("delta", raw text so far) while an LLM backend writes the answer, then ("done", (answer, result, query)).
+class Pacer:
+    """Spaces the chat's updates at least `delay` seconds apart: an extractive answer, ready at once, then
+    arrives word by word like a written one, while an LLM's slower deltas pass without waiting."""
 
-    Without an LLM backend there are no deltas: the extractive answer is ready at once. With one, the answer is
-    written in a worker thread and its chunks are passed on as they arrive; the final answer is the verified one
-    (its markers renumbered), or the extractive fallback, and replaces the raw text.
-    """
-    if getattr(assistant, "llm", None) is None:
-        yield "done", ask_in_context(assistant, question, previous, k)
-        return
-    events: queue.Queue = queue.Queue()
-    worker = threading.Thread(
-        target=lambda: events.put(_outcome(lambda: ask_in_context(assistant, question, previous, k,
-                                                                  on_delta=lambda d: events.put(("delta", d))))),
-        name="hoidap-llm", daemon=True)
-    worker.start()
-    text = ""
-    while True:
-        kind, value = events.get(timeout=timeout)
-        if kind == "delta":
-            text += value
-            yield "delta", text
-        elif kind == "error":
-            raise value
-        else:
-            yield "done", value
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.next = 0.0
+
+    def wait(self) -> None:
+        if self.delay <= 0:
             return
-
-
-def _outcome(work: Callable[[], Any]) -> tuple[str, Any]:
-    try:
-        return "done", work()
-    except Exception as error:  # noqa: BLE001 — handed to the generator, which turns it into a message
-        return "error", error
+        now = time.monotonic()
+        if now < self.next:
+            time.sleep(self.next - now)
+        self.next = max(now, self.next) + self.delay
 
 
 def _plain(value: Any) -> str:
@@ -783,7 +759,7 @@ def launch(index_dir: Path | str = "index", seeds_dir: Path | str | None = "seed
            prevent_thread_lock: bool = False, quiet: bool = False, stream_delay: float = 0.02) -> gr.Blocks:
     """Serve the chat over `index_dir`. The index and model load once, in the background, while the server
     starts; a missing index is reported on the page (and retried on each question), not a crash.
-    `llm` (a `qa.llm.LLMSettings`, or None for the extractive answers) lets an OpenAI-compatible server write
+    `llm` (a `qa.LLMSettings`, or None for the extractive answers) lets an OpenAI-compatible server write
     the answers, streamed into the chat as they are written."""
     index_dir = Path(index_dir)
     parse_auth(auth)  # fail before loading anything

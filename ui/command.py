@@ -31,7 +31,7 @@ def chat_command(seeds_dir: Path, index_dir: Path, host: str, port: int, share: 
                  llm_key: str | None) -> None:
     """Open the chat in the browser: cited answers in Vietnamese or English, plus the /ask and /search API."""
     from qa.index import index_status
-    from qa.llm import LLMFallbackWarning, LLMSettings
+    from qa import LLMFallbackWarning, LLMSettings
     from ui.app import launch, parse_auth
 
     parse_auth(auth)  # a malformed --auth fails here, with exit code 2

@@ -4,18 +4,16 @@ so retrieval gets them together with the question they follow.
 `contextualize` is a pure function of the new question and the earlier ones: a question that reads as a
 follow-up (very short, opening with "còn" / "and" / "what about", or short and leaning on a word such as
 "đó", "họ", "it", "they") is prefixed with the last earlier question that stood on its own; any other question
-is returned unchanged. `ask_in_context` runs it through an `Assistant`: the combined text is what retrieval
+is returned unchanged. `Assistant.stream(question, history)` runs it: the combined text is what retrieval
 embeds, while the answer is still framed for, and typed by, the question the user asked.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from qa.language import detect_language
-from qa.retrieval import MAX_QUESTION_CHARS, validate_question
+from qa.retrieval import MAX_QUESTION_CHARS
 
 # At most this many words and the question counts as a follow-up even without a cue ("Năm nào?", "Why?").
 BARE_FOLLOW_UP_WORDS = 2
@@ -83,20 +81,3 @@ def contextualize(question: str, previous_questions: Sequence[str] = ()) -> str:
         return question
     combined = f"{topic} {question}"
     return combined if len(combined) <= MAX_QUESTION_CHARS else question
-
-
-def ask_in_context(assistant, question: str, previous_questions: Sequence[str] = (), k: int = 5,
-                   on_delta: Callable[[str], None] | None = None):
-    """`assistant.ask(question, k)` with follow-ups resolved: retrieval sees `contextualize(...)`, while the
-    answer keeps the user's own question (its language frames the answer, its wording types it).
-
-    Returns (answer, search_result, retrieval_query); the search result holds at least the passages the answer
-    may cite, so a caller can show each citation's passage. `on_delta` gets the raw text of an LLM answer as it
-    streams (see `Assistant.finish`).
-    """
-    question = validate_question(question)
-    query = contextualize(question, previous_questions)
-    result = assistant.retriever.retrieve(query, k=max(k, assistant.settings.passages))
-    if query != question:
-        result = dataclasses.replace(result, query=question, language=detect_language(question))
-    return assistant.finish(result, k, on_delta), result, query

@@ -5,7 +5,7 @@ any OpenAI-compatible chat-completions endpoint (Ollama, vLLM, llama.cpp server,
 back as server-sent events and is then checked: citation markers `[n]` that point at no passage are dropped, the
 rest are renumbered 1..m in order of first use and become `AnswerCitation`s with the exact source quote. An
 answer with no valid citation, and any failure (timeout, connection refused, HTTP error, malformed stream), falls
-back to the extractive answer with an `LLMFallbackWarning`; the reason is kept on the returned answer.
+back to the extractive answer with an `LLMFallbackWarning`; the reason is kept in its `fallback_reason`.
 
 Standard library only (urllib, http.client, json): no new dependency.
 """
@@ -14,25 +14,20 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import socket
 import urllib.error
-import urllib.parse
 import urllib.request
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 
-from qa.answers import NOT_FOUND, Answer, AnswerCitation
-from qa.errors import InvalidArgumentError, QAError
+from qa.answer.base import AnswerEvent, Answerer, stream_words
+from qa.answer.extractive import ExtractiveAnswerer
+from qa.answer.records import NOT_FOUND, Answer, AnswerCitation, LLMSettings
+from qa.errors import QAError
 from qa.language import ENGLISH, VIETNAMESE
 from qa.records import Hit, SearchResult
-
-ENV_URL = "QA_LLM_URL"
-ENV_MODEL = "QA_LLM_MODEL"
-ENV_API_KEY = "QA_LLM_API_KEY"
-ENV_TIMEOUT = "QA_LLM_TIMEOUT"
 
 _LANGUAGE_NAMES = {VIETNAMESE: "Vietnamese", ENGLISH: "English"}
 _ERROR_DETAIL_CHARS = 200
@@ -44,57 +39,6 @@ class LLMError(QAError):
 
 class LLMFallbackWarning(UserWarning):
     """The LLM answer could not be used; the extractive answer is shown instead."""
-
-
-# ---------------------------------------------------------------------------------------------------- settings
-
-@dataclass(frozen=True)
-class LLMSettings:
-    url: str  # a base URL ("http://localhost:11434", ".../v1") or the full ".../chat/completions" URL
-    model: str = "default"
-    api_key: str | None = field(default=None, repr=False)  # never shown in logs or tracebacks
-    timeout: float = 30.0  # seconds of silence allowed: to connect, for the first byte, and between chunks
-    max_passages: int = 5  # top passages sent to the model, numbered [1]..[n]
-    max_tokens: int = 512
-
-    def __post_init__(self) -> None:
-        parts = urllib.parse.urlsplit(self.url.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidArgumentError(f"The LLM URL must start with http:// or https://, got {self.url!r}.")
-        if not self.model.strip():
-            raise InvalidArgumentError("The LLM model name is empty.")
-        if not self.timeout > 0:
-            raise InvalidArgumentError(f"The LLM timeout must be a positive number of seconds, got {self.timeout!r}.")
-        if self.max_passages < 1 or self.max_tokens < 1:
-            raise InvalidArgumentError("max_passages and max_tokens must be at least 1.")
-
-    @classmethod
-    def from_env(cls, url: str | None = None, model: str | None = None, api_key: str | None = None,
-                 timeout: float | None = None, environ: Mapping[str, str] | None = None) -> LLMSettings | None:
-        """Settings from the arguments, else QA_LLM_URL / QA_LLM_MODEL / QA_LLM_API_KEY / QA_LLM_TIMEOUT;
-        None when no URL is configured (the generative backend is off)."""
-        env = os.environ if environ is None else environ
-        url = (url or env.get(ENV_URL) or "").strip()
-        if not url:
-            return None
-        model = (model or env.get(ENV_MODEL) or "").strip() or cls.model
-        api_key = (api_key or env.get(ENV_API_KEY) or "").strip() or None
-        if timeout is None and env.get(ENV_TIMEOUT, "").strip():
-            try:
-                timeout = float(env[ENV_TIMEOUT])
-            except ValueError:
-                raise InvalidArgumentError(f"{ENV_TIMEOUT} must be a number of seconds, got {env[ENV_TIMEOUT]!r}.")
-        return cls(url, model, api_key, cls.timeout if timeout is None else float(timeout))
-
-    @property
-    def endpoint(self) -> str:
-        """The chat-completions URL: kept as given when it already ends with /chat/completions; a bare host gets
-        /v1/chat/completions; any other path (".../v1", ".../openai/v1") gets /chat/completions."""
-        parts = urllib.parse.urlsplit(self.url.strip())
-        path = parts.path.rstrip("/")
-        if not path.endswith("/chat/completions"):
-            path = (path or "/v1") + "/chat/completions"
-        return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
 # ------------------------------------------------------------------------------------------------------ client
@@ -272,71 +216,68 @@ def renumber(text: str, order: Sequence[int]) -> str:
     return _MARKER.sub(lambda m: f"[{new[int(m.group(1))]}]" if int(m.group(1)) in new else m.group(0), text)
 
 
-# ----------------------------------------------------------------------------------------------------- answer
+# --------------------------------------------------------------------------------------------------- answerer
 
-@dataclass(frozen=True)
-class FallbackAnswer(Answer):
-    """The extractive answer shown because the LLM's could not be used, with the reason."""
+class LLMAnswerer(Answerer):
+    """An LLM writes the answer from the same passages the extractive answerer reads; the extractive answerer
+    decides first whether the documents answer at all, and is the fallback whenever the LLM's answer is unusable."""
 
-    fallback_reason: str = ""
+    backend = "llm"
 
-    def to_dict(self) -> dict:
-        return {**super().to_dict(), "fallback_reason": self.fallback_reason}
+    def __init__(self, settings: LLMSettings, extractive: ExtractiveAnswerer, client: ChatClient | None = None):
+        self.settings = settings
+        self.extractive = extractive
+        self.client = client or ChatClient(settings)
 
+    @property
+    def passages(self) -> int:
+        return self.extractive.passages
 
-def generate(settings: LLMSettings, result: SearchResult, fallback: Answer, *,
-             document_text: Callable[[str], str], on_delta: Callable[[str], None] | None = None,
-             client: ChatClient | None = None) -> Answer:
-    """The LLM's answer to `result.query` from the top `settings.max_passages` passages of `result`, verified.
+    def stream(self, result: SearchResult, k: int) -> Iterator[AnswerEvent]:
+        """The LLM's raw deltas as they arrive (unverified: markers not yet checked or renumbered), then the
+        verified `Answer` (`backend="llm"`), or the extractive answer with `fallback_reason` and an
+        `LLMFallbackWarning` after a failure or an answer that cites none of its passages.
 
-    `fallback` is the extractive answer for the same result. When it abstained (`answered=False`) the documents do
-    not answer the question, so the LLM is not called at all and `fallback` is returned as is: a generator given
-    passages that do not hold the answer is the likeliest to invent one.
+        When the extractive answer abstains the documents do not answer the question, so the LLM is not called at
+        all: a generator given passages that do not hold the answer is the likeliest to invent one. The abstention
+        is then streamed like any extractive answer.
+        """
+        fallback = self.extractive.answer(result, k)
+        if not fallback.answered or not result.hits:
+            yield from stream_words(fallback.answer)
+            yield fallback
+            return
+        hits = result.hits[:self.settings.max_passages]
+        parts: list[str] = []
+        try:
+            for delta in self.client.stream(build_messages(result.query, result.language, hits)):
+                parts.append(delta)
+                yield delta
+        except LLMError as error:
+            yield _fall_back(fallback, str(error))
+            return
+        text, order = verify("".join(parts), len(hits))
+        if not order:
+            yield _fall_back(fallback, "the answer cites none of the passages it was given")
+            return
+        citations = [self._cite(marker, hits[old - 1], fallback) for marker, old in enumerate(order, start=1)]
+        short = fallback.short_answer
+        if short and short.casefold() not in text.casefold():
+            short = None
+        yield replace(fallback, answer=renumber(text, order), short_answer=short, citations=citations, backend="llm")
 
-    `on_delta` gets each chunk of the raw answer as it streams (unverified: markers are not yet checked or
-    renumbered); when the returned answer's `backend` is not "llm", whatever was shown should be replaced by it.
-    `document_text(document_name)` gives a document's text, for the citations' exact quotes
-    (`retriever.store.document_text`).
-
-    Returns an `Answer` with `backend="llm"`, whose citations are the passages the model cited (renumbered 1..m in
-    order of first use, the text's markers rewritten to match); or, after a failure or an answer with no valid
-    citation, a `FallbackAnswer` (the extractive answer with `fallback_reason`) and an `LLMFallbackWarning`.
-    """
-    if not fallback.answered or not result.hits:
-        return fallback
-    hits = result.hits[:settings.max_passages]
-    client = client or ChatClient(settings)
-    parts: list[str] = []
-    try:
-        for delta in client.stream(build_messages(result.query, result.language, hits)):
-            parts.append(delta)
-            if on_delta is not None:
-                on_delta(delta)
-    except LLMError as error:
-        return _fall_back(fallback, str(error))
-    text, order = verify("".join(parts), len(hits))
-    if not order:
-        return _fall_back(fallback, "the answer cites none of the passages it was given")
-    citations = [_cite(marker, hits[old - 1], fallback, document_text) for marker, old in enumerate(order, start=1)]
-    short = fallback.short_answer
-    if short and short.casefold() not in text.casefold():
-        short = None
-    return Answer(fallback.question, fallback.language, True, renumber(text, order), short, fallback.confidence,
-                  citations, fallback.hits, backend="llm")
-
-
-def _cite(marker: int, hit: Hit, fallback: Answer, document_text: Callable[[str], str]) -> AnswerCitation:
-    """The cited passage, quoting the sentence the extractive answer chose from it if it chose one (the one that
-    answers), else the passage's best-matching sentence."""
-    passage = hit.passage
-    for citation in fallback.citations:
-        if citation.passage_id == passage.id:
-            return AnswerCitation(**{**asdict(citation), "marker": marker})
-    return AnswerCitation.of(marker, passage, passage.sentences[hit.best_sentence], document_text(passage.document))
+    def _cite(self, marker: int, hit: Hit, fallback: Answer) -> AnswerCitation:
+        """The cited passage, quoting the sentence the extractive answer chose from it if it chose one (the one
+        that answers), else the passage's best-matching sentence."""
+        passage = hit.passage
+        for citation in fallback.citations:
+            if citation.passage_id == passage.id:
+                return replace(citation, marker=marker)
+        return AnswerCitation.of(marker, passage, passage.sentences[hit.best_sentence],
+                                 self.extractive.document_text(passage.document))
 
 
-def _fall_back(fallback: Answer, reason: str) -> FallbackAnswer:
+def _fall_back(fallback: Answer, reason: str) -> Answer:
     warnings.warn(f"The LLM answer could not be used ({reason}); showing the extractive answer.",
                   LLMFallbackWarning, stacklevel=3)
-    values = {f.name: getattr(fallback, f.name) for f in fields(Answer)}
-    return FallbackAnswer(**{**values, "backend": "extractive"}, fallback_reason=reason)
+    return replace(fallback, backend="extractive", fallback_reason=reason)
