@@ -45,3 +45,8 @@ test: model browser
 
 clean:
 	rm -rf $(INDEX) .pytest_cache
+
+# Answer quality on the bilingual dev benchmark (../shared/benchmarks/xquad-dev): one table, vi and en.
+.PHONY: bench-quality
+bench-quality: model
+	$(BIN)/python scripts/bench_quality.py

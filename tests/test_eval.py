@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 FIXTURE_VI = ROOT / "tests" / "data" / "squad_fixture_vi.json"
 FIXTURE_EN = ROOT / "tests" / "data" / "squad_fixture_en.json"
-OUTPUTS = ("report.md", "metrics.json", "per_question.jsonl", "hit_at_k.png", "latency.png")
+OUTPUTS = ("report.md", "metrics.json", "per_question.jsonl", "hit_at_k.png", "latency.png", "risk_coverage.png")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,15 @@ def vi_run(invoke, tmp_path_factory):
 
 
 def check_shape(metrics: dict, languages: list[str]) -> None:
-    assert set(metrics) == {"dataset", "questions", "by_language", "overall"}
+    assert set(metrics) == {"dataset", "questions", "by_language", "overall", "settings", "wall_seconds",
+                            "risk_coverage"}
+    assert set(metrics["risk_coverage"]) == {*languages, "overall"}
+    assert {"model", "k", "holdout_fraction", "retrieval", "chunking", "answer", "operating_threshold"} \
+        <= set(metrics["settings"])
+    threshold = metrics["settings"]["operating_threshold"]
+    assert threshold == metrics["settings"]["answer"]["min_confidence"]
+    for scope in metrics["risk_coverage"].values():  # the operating point is a row of the trade-off table
+        assert threshold in [p["threshold"] for p in scope["tradeoff"]]
     assert list(metrics["by_language"]) == languages
     for values in [*metrics["by_language"].values(), metrics["overall"]]:
         assert set(values) == set(METRIC_KEYS)
@@ -92,8 +100,38 @@ def test_seed_gold_set_against_the_seed_index(invoke, seed_index, tmp_path):
         assert (tmp_path / "gold" / name).exists()
 
 
+def test_holdout_run_asks_held_out_questions_as_out_of_document(invoke, tmp_path):
+    out = tmp_path / "holdout"
+    result = invoke(FIXTURE_VI, "--holdout", 0.5, "--holdout-seed", 1, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "--holdout 0.5 --holdout-seed 1" in result.stdout
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    check_shape(metrics, ["vi"])
+    settings = metrics["settings"]
+    assert settings["holdout_fraction"] == 0.5 and settings["holdout_seed"] == 1
+    assert len(settings["held_out_documents"]) == 1
+    rows = [json.loads(line) for line in (out / "per_question.jsonl").read_text(encoding="utf-8").splitlines()]
+    held = [r for r in rows if not r["indexed"]]
+    assert held and all(r["out_of_document"] for r in held)
+    assert sum(bool(r["gold"]) for r in held) >= 5  # answerable ones keep their gold, for the record
+    assert all(r["gold_document"] == settings["held_out_documents"][0] for r in held)
+    assert not any(h["document"] == held[0]["gold_document"] for r in rows for h in r["hits"])  # not indexed
+    overall = metrics["overall"]
+    assert overall["abstain_recall"] >= 0.5 and overall["hit@1"] >= 0.8
+    assert overall["answered_rate"] == pytest.approx(overall["answer_correct"] + overall["wrong_rate"], abs=1e-3)
+    report = (out / "report.md").read_text(encoding="utf-8")
+    threshold = settings["operating_threshold"]
+    assert threshold == settings["answer"]["min_confidence"]
+    assert "## Confidence threshold trade-off" in report and f"| {threshold} (operating) |" in report
+    assert report.count("(operating)") == len(metrics["risk_coverage"])  # one row a scope
+    assert f"answers when its confidence is ≥ {threshold:g}." in report
+    operating = next(p for p in metrics["risk_coverage"]["overall"]["tradeoff"] if p["threshold"] == threshold)
+    assert operating["answered_in_document"] == overall["answered_rate"]
+    assert operating["abstained_out_of_document"] == overall["abstain_recall"]
+
+
 def test_ctrl_c_keeps_finished_rows_and_exits_130(invoke, tmp_path, monkeypatch):
-    from qa.answers import Assistant
+    from qa.answer import Assistant
 
     real = Assistant.answer_from
     calls = []

@@ -12,7 +12,7 @@ from qa.evaluation import (DatasetError, EvalMetrics, LanguageMetrics, QuestionR
                            summarize_by_language, token_f1)
 from qa.evaluation.metrics import first_relevant_rank, hit_curve, mean, word_count
 from qa.evaluation.records import METRIC_KEYS
-from qa.evaluation.report import compare, format_change
+from qa.evaluation.report import compare, format_change, load_metrics
 from qa.passages import split_document
 
 from conftest import ROOT
@@ -83,14 +83,16 @@ def test_ndcg_binary_relevance():
 # ------------------------------------------------------------------------------------------------- aggregation
 
 def result(language="vi", rank=1, answered=True, out=False, correct=True, em=1.0, f1=1.0, citations=1, good=1,
-           latency=10.0, answer="Theo tài liệu: câu trả lời [1]") -> QuestionResult:
+           latency=10.0, answer="Theo tài liệu: câu trả lời [1]", short=None, confidence=0.9) -> QuestionResult:
     return QuestionResult(
         id=f"{language}-{rank}-{out}", question="?", language=language, gold=() if out else ("x",),
-        gold_document=None, out_of_document=out, answered=answered, answer=answer, short_answer=None,
-        confidence=0.9, citations=[{"quote": "x"}] * citations, hits=[], first_relevant_rank=None if out else rank,
-        relevant_passages=0 if out else 1, ndcg_10=None if out else (1.0 if rank == 1 else 0.0),
-        answer_correct=None if out else correct, short_em=None if out else em, short_f1=None if out else f1,
-        good_citations=0 if out else good, latency_ms=latency)
+        gold_document=None, indexed=True, out_of_document=out, answered=answered, answer=answer, short_answer=short,
+        candidate=None, confidence=confidence, citations=[{"quote": "x"}] * citations, hits=[],
+        first_relevant_rank=None if out else rank, relevant_passages=0 if out else 1,
+        ndcg_10=None if out else (1.0 if rank == 1 else 0.0), answer_correct=None if out else correct,
+        holds_gold=None if out else correct, short_holds_gold=None if out else short is not None and "x" in short,
+        short_em=None if out else em, short_f1=None if out else f1, good_citations=0 if out else good,
+        latency_ms=latency)
 
 
 def test_summarize_skips_what_does_not_apply():
@@ -103,6 +105,18 @@ def test_summarize_skips_what_does_not_apply():
     assert m.citation_precision == 0.5  # 1 of the 2 citations on answerable questions holds the gold
     assert m.abstain_precision == 1.0 and m.abstain_recall == 1.0
     assert m.latency_p50_ms == 20.0 and m.answer_words == 6.0  # answered rows only
+    assert m.answered_rate == 1.0 and m.wrong_rate == 0.5  # both in-document rows answered, one of them wrongly
+    assert m.short_holds_gold == 0.0  # neither has a short answer
+
+
+def test_new_answer_rates_count_abstentions_as_not_answered():
+    rows = [result(short="x"), result(short="y", correct=False), result(answered=False, correct=False, citations=0),
+            result(out=True, answered=True), result(out=True, answered=False)]
+    m = summarize(rows, k=5)
+    assert m.short_holds_gold == pytest.approx(1 / 3)  # of the three in-document rows; no short answer is a miss
+    assert m.answered_rate == pytest.approx(2 / 3) and m.wrong_rate == pytest.approx(1 / 3)
+    assert m.answered_rate == pytest.approx(m.answer_correct + m.wrong_rate)
+    assert m.abstain_recall == 0.5  # out-of-document rows only
 
 
 def test_summarize_gives_null_for_metrics_without_rows():
@@ -123,7 +137,8 @@ def test_by_language_and_metrics_json_shape():
     assert list(by_language) == ["vi", "en"]
     metrics = EvalMetrics("set.jsonl", 4, by_language, summarize(rows, 5))
     data = json.loads(json.dumps(metrics.to_dict()))
-    assert set(data) == {"dataset", "questions", "by_language", "overall"}
+    assert set(data) == {"dataset", "questions", "by_language", "overall", "settings", "wall_seconds",
+                         "risk_coverage"}
     assert set(data["by_language"]["vi"]) == set(METRIC_KEYS) == set(data["overall"])
     assert data["by_language"]["vi"]["hit@1"] == 0.5 and data["overall"]["abstain_recall"] is None
     assert EvalMetrics.from_dict(data).to_dict() == data
@@ -138,6 +153,26 @@ def test_compare_says_which_way_is_better():
     assert deltas["hit@1"].verdict == "better" and format_change(deltas["hit@1"]) == "+25.0 pp"
     assert deltas["latency_p50_ms"].verdict == "worse" and format_change(deltas["latency_p50_ms"]) == "+20 ms"
     assert deltas["n"].verdict == ""
+    wrong = compare(EvalMetrics("a", 1, {}, LanguageMetrics(n=1, wrong_rate=0.2)),
+                    EvalMetrics("a", 1, {}, LanguageMetrics(n=1, wrong_rate=0.1)))
+    assert {d.metric: d.verdict for d in wrong}["wrong_rate"] == "better"
+
+
+def test_metrics_json_of_an_older_run_still_compares(tmp_path):
+    """A metrics.json written before settings, risk-coverage and the new rates existed: missing means None."""
+    old_file = tmp_path / "metrics.json"
+    old_file.write_text(json.dumps({"dataset": "d", "questions": 2,
+                                    "by_language": {"vi": {"n": 2, "hit@1": 0.5, "answer_correct": 0.5}},
+                                    "overall": {"n": 2, "hit@1": 0.5, "answer_correct": 0.5}}), encoding="utf-8")
+    old = load_metrics(old_file)
+    assert old.settings == {} and old.wall_seconds is None and old.risk_coverage == {}
+    assert old.overall.wrong_rate is None and old.overall.short_holds_gold is None
+    rows = [result(short="x"), result(correct=False)]
+    new = EvalMetrics("d", 2, summarize_by_language(rows, 5), summarize(rows, 5), {"k": 5}, 1.5)
+    deltas = {(d.scope, d.metric): d for d in compare(old, new)}
+    assert deltas[("overall", "hit@1")].change == 0.5
+    assert deltas[("vi", "wrong_rate")].old is None and deltas[("vi", "wrong_rate")].change is None
+    assert format_change(deltas[("vi", "wrong_rate")]) == "—"
 
 
 # ---------------------------------------------------------------------------------------------------- datasets

@@ -23,10 +23,12 @@ if TYPE_CHECKING:  # the engine is imported when the command runs, so `qa --help
 EXIT_INTERRUPTED = 130  # the shell's code for a run stopped with Ctrl-C (128 + SIGINT)
 
 
-def default_out_dir(dataset: Path, questions: Path | None) -> Path:
-    """eval-out/<dataset stem>/, or eval-out/<dataset stem>+<questions stem>/ for a cross-lingual run (so it
-    does not overwrite the monolingual run of the same dataset)."""
+def default_out_dir(dataset: Path, questions: Path | None, holdout: float | None = None, seed: int = 0) -> Path:
+    """eval-out/<dataset stem>/, with +<questions stem> for a cross-lingual run and -holdout<fraction>-seed<n>
+    for a holdout run, so that no run overwrites another kind of run of the same dataset."""
     name = dataset.stem if questions is None else f"{dataset.stem}+{questions.stem}"
+    if holdout is not None:
+        name += f"-holdout{holdout:g}-seed{seed}"
     return Path("eval-out") / name
 
 
@@ -37,6 +39,11 @@ def default_out_dir(dataset: Path, questions: Path | None) -> Path:
                    "Vietnamese contexts and answers.")
 @click.option("--k", "-k", "k", type=int, default=5, show_default=True,
               help="Passages counted for hit@k and given to the assistant.")
+@click.option("--holdout", "holdout", type=float, default=None, metavar="FRACTION",
+              help="SQuAD format only: leave this fraction of the articles (a seeded shuffle) out of the index; "
+                   "their questions are still asked and must be answered \"not found\".")
+@click.option("--holdout-seed", "holdout_seed", type=int, default=None, metavar="N",
+              help="Seed of the --holdout shuffle [default: 0].")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for report.md, metrics.json, per_question.jsonl and plots "
                    "[default: eval-out/<dataset stem>/].")
@@ -46,51 +53,64 @@ def default_out_dir(dataset: Path, questions: Path | None) -> Path:
 @model_option
 @json_option
 @reports_errors
-def eval_command(dataset_path: Path, questions_path: Path | None, k: int, out_dir: Path | None,
-                 compare_path: Path | None, seeds_dir: Path, index_dir: Path, model: str | None,
-                 as_json: bool) -> None:
+def eval_command(dataset_path: Path, questions_path: Path | None, k: int, holdout: float | None,
+                 holdout_seed: int | None, out_dir: Path | None, compare_path: Path | None, seeds_dir: Path,
+                 index_dir: Path, model: str | None, as_json: bool) -> None:
     """Evaluate retrieval and answers on DATASET: the project's gold JSONL (run against --index; --seeds only
     warns when that index is stale) or SQuAD-format JSON (its own contexts are indexed into a temporary index).
     Ctrl-C stops early and keeps the finished rows (exit 130)."""
     from rich.console import Console
 
-    from qa.evaluation.datasets import DatasetError, load_dataset
+    from qa.evaluation.datasets import DatasetError, hold_out, load_dataset
     from qa.retrieval import validate_k
 
     errors = Console(stderr=True)
     validate_k(k)
+    if holdout_seed is not None and holdout is None:
+        fail("--holdout-seed needs --holdout FRACTION", 2)
+    seed = holdout_seed or 0
     try:
         dataset = load_dataset(dataset_path, questions_path)
+        if holdout is not None:
+            dataset = hold_out(dataset, holdout, seed)
         old = _load_compare(compare_path)
     except DatasetError as error:
         fail(str(error), 2)
-    out_dir = out_dir or default_out_dir(dataset_path, questions_path)
+    out_dir = out_dir or default_out_dir(dataset_path, questions_path, holdout, seed)
     started = time.perf_counter()
     run = _run(dataset, k, seeds_dir, index_dir, model, out_dir, errors)
     seconds = time.perf_counter() - started
     metrics = run.metrics
-    written = _write_outputs(out_dir, run, compare_path, old)
+    from qa.evaluation.report import compare_table, metrics_table, write_outputs
+
+    written = [*write_outputs(out_dir, run, (str(compare_path), old) if old is not None else None),
+               out_dir / "per_question.jsonl"]
 
     stdout = Console(highlight=False)
     if as_json:
         click.echo(json.dumps(metrics.to_dict(), ensure_ascii=False))
     else:
-        from qa.evaluation.report import metrics_table
-
-        title = f"qa eval {dataset.name}" + (f" --questions {dataset.questions_path}" if dataset.questions_path
-                                             else "")
-        if run.interrupted:
-            title += f" (interrupted: {len(run.rows)} of {len(dataset.questions)} questions)"
-        stdout.print(metrics_table(metrics, k, title=title))
+        stdout.print(metrics_table(metrics, k, title=_title(run)))
     if old is not None:
-        from qa.evaluation.report import compare_table
-
         (errors if as_json else stdout).print(compare_table(old, metrics, k, old_label=str(compare_path)))
     click.echo(f"{len(run.rows)} of {len(dataset.questions)} question(s) in {seconds:.1f} s; wrote "
                + ", ".join(p.name for p in written) + f" to {out_dir}", err=True)
     if run.interrupted:
         click.echo(f"Interrupted: the metrics cover the {len(run.rows)} finished question(s) only.", err=True)
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _title(run: EvalRun) -> str:
+    """The command line that produced the table, as far as it changes the numbers."""
+    dataset = run.dataset
+    title = f"qa eval {dataset.name}"
+    if dataset.questions_path is not None:
+        title += f" --questions {dataset.questions_path}"
+    if dataset.holdout is not None:
+        title += f" --holdout {dataset.holdout.fraction} --holdout-seed {dataset.holdout.seed}"
+    if run.interrupted:
+        title += f" (interrupted: {len(run.rows)} of {len(dataset.questions)} questions)"
+    return title
 
 
 def _load_compare(compare_path: Path | None) -> EvalMetrics | None:
@@ -132,12 +152,3 @@ def _run(dataset: Dataset, k: int, seeds_dir: Path, index_dir: Path, model: str 
 
         return evaluate(dataset, k=k, retriever=retriever, embedder=embedder, on_start=start, on_row=finished,
                         log=lambda message: progress.console.print(message, markup=False, highlight=False))
-
-
-def _write_outputs(out_dir: Path, run: EvalRun, compare_path: Path | None, old: EvalMetrics | None) -> list[Path]:
-    from qa.evaluation.report import write_metrics, write_plots, write_report
-
-    metrics_path = write_metrics(out_dir / "metrics.json", run.metrics)
-    plots = write_plots(out_dir, run)
-    report = write_report(out_dir, run, plots, (str(compare_path), old) if old is not None else None)
-    return [report, metrics_path, out_dir / "per_question.jsonl", *plots]

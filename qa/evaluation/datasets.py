@@ -8,6 +8,8 @@ because a benchmark with thousands of rows is useless to debug from "KeyError: '
 from __future__ import annotations
 
 import json
+import math
+import random
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -28,9 +30,15 @@ class DatasetError(QAError, ValueError):
     """A benchmark file is unreadable, malformed or empty; the message names the file and the row."""
 
 
+class HoldoutError(DatasetError):
+    """A --holdout that cannot be applied: a fraction outside (0, 1), one that leaves no article to index, or a
+    JSONL gold set (it has no articles of its own to leave out)."""
+
+
 @dataclass(frozen=True)
 class GoldQuestion:
-    """One benchmark question with its gold answers; no answers means the documents do not hold one."""
+    """One benchmark question with its gold answers. It is out of the documents when it has no answer, or when
+    its article was held out of the index (then its answers stay, for the record, but cannot be found)."""
 
     id: str
     question: str
@@ -38,10 +46,11 @@ class GoldQuestion:
     language: str  # of the question: given by the row, else detected
     document: str | None  # the gold document's name; None: a passage from any document counts
     source: str  # where the row is, for messages: "line 3" or "data[0].paragraphs[1].qas[2]"
+    indexed: bool = True  # False: its document was held out of the index (--holdout)
 
     @property
     def out_of_document(self) -> bool:
-        return not self.answers
+        return not self.answers or not self.indexed
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class Dataset:
     questions: tuple[GoldQuestion, ...]
     documents: tuple[SourceDocument, ...] = ()  # SQuAD: the contexts to index; JSONL: empty (use a given index)
     questions_path: Path | None = None  # --questions: where the question texts came from
+    holdout: Holdout | None = None  # the articles left out of the index, when --holdout was given
 
     @property
     def name(self) -> str:
@@ -76,6 +86,15 @@ class Dataset:
     @property
     def languages(self) -> list[str]:
         return order_languages({q.language for q in self.questions})
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """Which articles a --holdout run left out of the index, and the setting that chose them."""
+
+    fraction: float
+    seed: int
+    documents: tuple[str, ...]  # held-out document names, in dataset order
 
 
 def order_languages(languages: Iterable[str]) -> list[str]:
@@ -105,6 +124,34 @@ def align_questions(dataset: Dataset, other: Dataset) -> Dataset:
     aligned = tuple(replace(q, question=by_id[q.id].question, language=by_id[q.id].language)
                     for q in dataset.questions)
     return replace(dataset, questions=aligned, questions_path=other.path)
+
+
+def with_questions_of(dataset: Dataset, other: Dataset) -> Dataset:
+    """`dataset`'s own questions followed by the same questions worded as in `other` (ids repeat, languages
+    differ): both languages asked against one index, so a bilingual benchmark builds its index once."""
+    aligned = align_questions(dataset, other)
+    return replace(dataset, questions=dataset.questions + aligned.questions, questions_path=other.path)
+
+
+def hold_out(dataset: Dataset, fraction: float, seed: int = 0) -> Dataset:
+    """Leave round(fraction × articles) articles (at least one) out of the index; their questions stay, as
+    out-of-document questions. The choice is a seeded shuffle of the articles' positions only, never their text,
+    so it is the same for any dataset of that many articles and favours none."""
+    if dataset.format != SQUAD:
+        raise HoldoutError(f"{dataset.path}: --holdout needs a SQuAD-format dataset (its articles are indexed "
+                           f"by qa eval); a JSONL gold set runs against an index built elsewhere")
+    if not 0 < fraction < 1:
+        raise HoldoutError(f"--holdout must be a fraction between 0 and 1 (exclusive), got {fraction}")
+    total = len(dataset.documents)
+    count = max(1, math.floor(fraction * total + 0.5))
+    if count >= total:
+        raise HoldoutError(f"{dataset.path}: holding out {fraction} of its {total} article(s) leaves none to "
+                           f"index; use a smaller fraction")
+    chosen = set(random.Random(seed).sample(range(total), count))
+    held = tuple(d.name for i, d in enumerate(dataset.documents) if i in chosen)
+    questions = tuple(replace(q, indexed=q.document not in held) for q in dataset.questions)
+    kept = tuple(d for i, d in enumerate(dataset.documents) if i not in chosen)
+    return replace(dataset, questions=questions, documents=kept, holdout=Holdout(fraction, seed, held))
 
 
 def _load_one(path: Path) -> Dataset:

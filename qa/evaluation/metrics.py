@@ -131,7 +131,9 @@ def ratio(numerator: int, denominator: int) -> float | None:
 # ------------------------------------------------------------------------------------------------ aggregation
 
 def summarize(rows: Sequence[QuestionResult], k: int) -> LanguageMetrics:
-    """Every headline metric over `rows`; a metric with no row it applies to is None."""
+    """Every headline metric over `rows`; a metric with no row it applies to is None. Answer metrics are shares
+    of the in-document questions (an abstention counts as not correct, not as missing), so answered_rate =
+    answer_correct + wrong_rate."""
     answerable = [r for r in rows if not r.out_of_document]
     outside = [r for r in rows if r.out_of_document]
     abstained = [r for r in rows if not r.answered]
@@ -146,8 +148,11 @@ def summarize(rows: Sequence[QuestionResult], k: int) -> LanguageMetrics:
         mrr=mean(reciprocal_rank(r.first_relevant_rank) for r in answerable),
         ndcg_10=mean(r.ndcg_10 for r in answerable),
         answer_correct=mean(float(r.answer_correct) for r in answerable),
+        short_holds_gold=mean(float(r.short_holds_gold) for r in answerable),
         short_em=mean(r.short_em for r in answerable),
         short_f1=mean(r.short_f1 for r in answerable),
+        answered_rate=mean(float(r.answered) for r in answerable),
+        wrong_rate=mean(float(r.answered and not r.answer_correct) for r in answerable),
         citation_precision=ratio(good_citations, citations),
         abstain_precision=ratio(true_abstentions, len(abstained)) if outside else None,
         abstain_recall=ratio(true_abstentions, len(outside)),

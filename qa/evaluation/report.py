@@ -1,6 +1,5 @@
-"""Presentation of an evaluation: the terminal table (rich), metrics.json, report.md, plots, and --compare deltas.
-
-Everything here reads `EvalRun` / `EvalMetrics` records; nothing runs the engine.
+"""Presentation of an evaluation: the terminal table (rich), metrics.json, report.md and --compare deltas (the
+plots are in `plots`). Everything here reads `EvalRun` / `EvalMetrics` records; nothing runs the engine.
 """
 
 from __future__ import annotations
@@ -13,20 +12,20 @@ from pathlib import Path
 from rich.table import Table
 
 from qa.evaluation.datasets import DatasetError, order_languages
-from qa.evaluation.metrics import hit_curve
-from qa.evaluation.records import LOWER_IS_BETTER, METRIC_KEYS, NEUTRAL, EvalMetrics, LanguageMetrics
-from qa.evaluation.runner import NDCG_DEPTH, EvalRun
+from qa.evaluation.plots import write_plots
+from qa.evaluation.records import (LOWER_IS_BETTER, METRIC_KEYS, NEUTRAL, OVERALL, EvalMetrics, LanguageMetrics,
+                                   QuestionResult)
+from qa.evaluation.runner import EvalRun
 
-OVERALL = "overall"
 RATES = frozenset(METRIC_KEYS) - {"n", "answer_words", "latency_p50_ms", "latency_p95_ms"}
-HIT_CURVE_PNG = "hit_at_k.png"
-LATENCY_PNG = "latency.png"
 MAX_FAILURES_LISTED = 200
 
 
 def metric_label(key: str, k: int | None = None) -> str:
     labels = {"n": "questions", "hit@k": f"hit@{k}" if k else "hit@k", "mrr": "MRR", "ndcg@10": "nDCG@10",
-              "answer_correct": "answer correct", "short_em": "short answer EM", "short_f1": "short answer F1",
+              "answer_correct": "answer holds gold", "short_holds_gold": "short answer holds gold",
+              "short_em": "short answer EM", "short_f1": "short answer F1",
+              "answered_rate": "answered (in-document)", "wrong_rate": "answered wrongly (in-document)",
               "citation_precision": "citation precision", "abstain_precision": "abstention precision",
               "abstain_recall": "abstention recall", "answer_words": "answer words (mean)",
               "latency_p50_ms": "latency p50", "latency_p95_ms": "latency p95"}
@@ -154,53 +153,17 @@ def load_metrics(path: Path | str) -> EvalMetrics:
 
 # ------------------------------------------------------------------------------------------------------- files
 
+def write_outputs(out_dir: Path, run: EvalRun, comparison: tuple[str, EvalMetrics] | None = None) -> list[Path]:
+    """metrics.json, the plots and report.md in `out_dir` (per_question.jsonl is written as rows finish)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics_path = write_metrics(out_dir / "metrics.json", run.metrics)
+    plots = write_plots(out_dir, run.rows, run.operating_threshold)
+    return [write_report(out_dir, run, plots, comparison), metrics_path, *plots]
+
+
 def write_metrics(path: Path, metrics: EvalMetrics) -> Path:
     path.write_text(json.dumps(metrics.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return path
-
-
-def write_plots(out_dir: Path, run: EvalRun) -> list[Path]:
-    """hit@k for k = 1..10 per language, and the latency histogram (matplotlib's Agg canvas, no pyplot state)."""
-    if not run.rows:
-        return []
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    written = []
-    languages = order_languages(r.language for r in run.rows)
-    curves = {lang: hit_curve([r for r in run.rows if r.language == lang], NDCG_DEPTH) for lang in languages}
-    if len(languages) > 1:
-        curves[OVERALL] = hit_curve(run.rows, NDCG_DEPTH)
-    if any(curve is not None for curve in curves.values()):
-        figure = Figure(figsize=(6, 4), dpi=100)
-        FigureCanvasAgg(figure)
-        axes = figure.add_subplot()
-        ks = list(range(1, NDCG_DEPTH + 1))
-        for name, curve in curves.items():
-            if curve is not None:
-                axes.plot(ks, curve, marker="o", label=name, linestyle="--" if name == OVERALL else "-")
-        axes.set(xlabel="k", ylabel="hit@k (share of answerable questions)", ylim=(0, 1.02), xticks=ks,
-                 title="Retrieval: a passage holding the gold answer in the top k")
-        axes.grid(alpha=0.3)
-        axes.legend(loc="lower right")
-        figure.tight_layout()
-        figure.savefig(out_dir / HIT_CURVE_PNG)
-        written.append(out_dir / HIT_CURVE_PNG)
-    figure = Figure(figsize=(6, 4), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    values = [[r.latency_ms for r in run.rows if r.language == lang] for lang in languages]
-    axes.hist(values, bins=min(30, max(5, len(run.rows) // 3)), label=languages, stacked=True)
-    p50, p95 = run.metrics.overall.latency_p50_ms, run.metrics.overall.latency_p95_ms
-    axes.axvline(p50, color="black", linestyle="--", linewidth=1, label=f"p50 {p50:.0f} ms")
-    axes.axvline(p95, color="red", linestyle=":", linewidth=1, label=f"p95 {p95:.0f} ms")
-    axes.set(xlabel="latency per question, retrieve + answer (ms)", ylabel="questions",
-             title="Latency")
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(out_dir / LATENCY_PNG)
-    written.append(out_dir / LATENCY_PNG)
-    return written
 
 
 def write_report(out_dir: Path, run: EvalRun, plots: list[Path], comparison: tuple[str, EvalMetrics] | None = None
@@ -215,10 +178,17 @@ def write_report(out_dir: Path, run: EvalRun, plots: list[Path], comparison: tup
     lines += [" · ".join(facts), ""]
     if run.interrupted:
         lines += [f"**Interrupted**: the metrics cover the {len(run.rows)} finished question(s) only.", ""]
+    if run.dataset.holdout is not None:
+        holdout = run.dataset.holdout
+        lines += [f"Held out of the index (--holdout {holdout.fraction} --holdout-seed {holdout.seed}): "
+                  f"{len(holdout.documents)} article(s), whose questions count as out-of-document.", ""]
     lines += ["## Headline", "", *_markdown_table(metrics, run.k), "",
-              "Rates are shares of the questions they apply to: retrieval and answer metrics of the answerable "
-              "ones, abstention metrics (positive class: abstained) where the set has out-of-document questions; "
+              "Rates are shares of the questions they apply to: retrieval and answer metrics of the in-document "
+              "ones (an abstention counts as not answered, so answered = holds gold + answered wrongly), "
+              "abstention metrics (positive class: abstained) where the set has out-of-document questions; "
               "— means the metric does not apply.", ""]
+    lines += _tradeoff_table(metrics)
+    lines += _settings(metrics)
     if comparison is not None:
         label, old = comparison
         lines += [f"## Change against {label}", "", "| scope | metric | old | new | Δ |", "|---|---|---:|---:|---:|"]
@@ -251,8 +221,51 @@ def _markdown_table(metrics: EvalMetrics, k: int) -> list[str]:
     return lines
 
 
-def _failure(row) -> list[str]:
-    if row.out_of_document:
+def _tradeoff_table(metrics: EvalMetrics) -> list[str]:
+    """What moving the confidence threshold would do, per scope (risk_coverage.png draws the whole curve)."""
+    if not metrics.risk_coverage:
+        return []
+    operating = metrics.settings.get("operating_threshold")  # absent from metrics.json files written before it
+    answers_at = "" if operating is None else f"The assistant answers when its confidence is ≥ {operating:g}. "
+    lines = ["## Confidence threshold trade-off", "",
+             f"{answers_at}Accuracy: share of the answered "
+             "whose answer holds a gold answer (for an out-of-document question, answering is wrong).", "",
+             "| scope | threshold | coverage | accuracy | in-doc answered | out-of-doc abstained |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for scope, curve in metrics.risk_coverage.items():
+        for point in curve.tradeoff:
+            marker = " (operating)" if operating is not None and point.threshold == operating else ""
+            cells = [_percent(point.coverage), _percent(point.accuracy), _percent(point.answered_in_document),
+                     _percent(point.abstained_out_of_document)]
+            lines.append(f"| {scope} | {point.threshold}{marker} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _settings(metrics: EvalMetrics) -> list[str]:
+    """What produced the numbers (metrics.json has the same under "settings")."""
+    if not metrics.settings:
+        return []
+    lines = ["## Settings", ""]
+    for key, value in metrics.settings.items():
+        if key == "held_out_documents" and value:
+            value = f"{len(value)} article(s): " + ", ".join(value)
+        elif isinstance(value, dict):
+            value = json.dumps(value, ensure_ascii=False)
+        lines.append(f"- **{key}:** {_inline(value)}")
+    if metrics.wall_seconds is not None:
+        lines.append(f"- **wall time:** {metrics.wall_seconds:.1f} s (indexing, if the run builds an index, and every "
+                     "question; loading the model not included)")
+    return lines + [""]
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _failure(row: QuestionResult) -> list[str]:
+    if row.out_of_document and not row.indexed:
+        why, gold = "answered a question whose article is not indexed", " / ".join(row.gold) + " (held out)"
+    elif row.out_of_document:
         why, gold = "answered a question the documents do not answer", "(not in the documents)"
     elif not row.answered:
         why, gold = "abstained", " / ".join(row.gold)

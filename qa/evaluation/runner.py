@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from qa.answers import Answer, Assistant
+from qa.answer import Answer, Assistant
 from qa.embeddings import Embedder
+from qa.evaluation.coverage import risk_coverage_by_scope
 from qa.evaluation.datasets import Dataset, GoldQuestion, write_documents
 from qa.evaluation.metrics import (contains_any, exact_match, first_relevant_rank, fold, hit_at, ndcg,
                                    summarize, summarize_by_language, token_f1)
@@ -29,6 +31,7 @@ from qa.records import Passage, SearchResult
 from qa.retrieval import Retriever, validate_k
 
 NDCG_DEPTH = 10
+FALLBACK_OPERATING_THRESHOLD = 0.5  # see `operating_threshold`
 
 
 @dataclass
@@ -39,11 +42,19 @@ class EvalRun:
     k: int
     rows: list[QuestionResult] = field(default_factory=list)
     interrupted: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)  # see `run_settings`; empty until the index is ready
+    wall_seconds: float | None = None  # the whole run: indexing (SQuAD) and every question
 
     @property
     def metrics(self) -> EvalMetrics:
         return EvalMetrics(self.dataset.name, len(self.dataset.questions),
-                           summarize_by_language(self.rows, self.k), summarize(self.rows, self.k))
+                           summarize_by_language(self.rows, self.k), summarize(self.rows, self.k), self.settings,
+                           self.wall_seconds, risk_coverage_by_scope(self.rows, self.operating_threshold))
+
+    @property
+    def operating_threshold(self) -> float | None:
+        """The confidence the assistant answered at (from `settings`); None until the index is ready."""
+        return self.settings.get("operating_threshold")
 
 
 class RelevanceJudge:
@@ -92,11 +103,14 @@ def judge_question(question: GoldQuestion, result: SearchResult, answer: Answer,
     quotes = [c.quote for c in answer.citations]
     language = answer_language(question, relevant)
     if question.out_of_document:
-        correct = em = f1 = ndcg_10 = None
+        correct = holds = short_holds = em = f1 = ndcg_10 = None
         good = 0
     else:
         good = sum(contains_any(quote, golds) for quote in quotes)
         correct = answer.answered and contains_any(answer.answer, golds) and good > 0
+        would_be = answer.answer if answer.answered else answer.candidate
+        holds = would_be is not None and contains_any(would_be, golds)
+        short_holds = answer.short_answer is not None and contains_any(answer.short_answer, golds)
         em = exact_match(answer.short_answer, golds, language)
         f1 = token_f1(answer.short_answer, golds, language)
         ndcg_10 = ndcg(relevance, len(relevant), NDCG_DEPTH)
@@ -105,6 +119,8 @@ def judge_question(question: GoldQuestion, result: SearchResult, answer: Answer,
         "hit@1": None if question.out_of_document else hit_at(rank, 1),
         "hit@k": None if question.out_of_document else hit_at(rank, k),
         "answer_correct": correct,
+        "holds_gold": holds,
+        "short_holds_gold": short_holds,
         "short_em": None if em is None else em == 1.0,
         "short_f1": None if f1 is None else round(f1, 4),
         "citations_holding_gold": None if question.out_of_document else f"{good}/{len(quotes)}",
@@ -116,10 +132,11 @@ def judge_question(question: GoldQuestion, result: SearchResult, answer: Answer,
             for h, relevant_hit in zip(result.hits, relevance)]
     return QuestionResult(
         id=question.id, question=question.question, language=question.language, gold=golds,
-        gold_document=question.document, out_of_document=question.out_of_document, answered=answer.answered,
-        answer=answer.answer, short_answer=answer.short_answer, confidence=round(answer.confidence, 4),
-        citations=[asdict(c) for c in answer.citations], hits=hits, first_relevant_rank=rank,
-        relevant_passages=len(relevant), ndcg_10=ndcg_10, answer_correct=correct, short_em=em, short_f1=f1,
+        gold_document=question.document, indexed=question.indexed, out_of_document=question.out_of_document,
+        answered=answer.answered, answer=answer.answer, short_answer=answer.short_answer,
+        candidate=answer.candidate, confidence=answer.confidence, citations=[asdict(c) for c in answer.citations],
+        hits=hits, first_relevant_rank=rank, relevant_passages=len(relevant), ndcg_10=ndcg_10,
+        answer_correct=correct, holds_gold=holds, short_holds_gold=short_holds, short_em=em, short_f1=f1,
         good_citations=good, latency_ms=round(latency_ms, 3), checks=checks)
 
 
@@ -133,41 +150,76 @@ def answer_language(question: GoldQuestion, relevant: Sequence[Passage]) -> str:
 # ------------------------------------------------------------------------------------------------------ the run
 
 def evaluate(dataset: Dataset, *, k: int = 5, retriever: Retriever | None = None, embedder: Embedder | None = None,
-             index_dir: Path | str | None = None, model: str | None = None,
+             index_dir: Path | str | None = None, model: str | None = None, workdir: Path | str | None = None,
              on_start: Callable[[int], None] = lambda total: None,
              on_row: Callable[[QuestionResult], None] = lambda row: None,
              log: Callable[[str], None] = lambda message: None) -> EvalRun:
     """Evaluate `dataset`; Ctrl-C ends the run early with the finished rows (`EvalRun.interrupted`).
 
-    A SQuAD dataset brings its own contexts: they are indexed into a temporary folder with `embedder` (or the
-    retriever's, or `model` loaded). A JSONL gold set is run against `retriever`, or the index at `index_dir`.
+    A SQuAD dataset brings its own contexts: they are indexed with `embedder` (or the retriever's, or `model`
+    loaded) into `workdir`, a temporary folder by default. Runs that share a workdir re-embed only the articles
+    the previous run did not index (a --holdout run after a full one embeds nothing). A JSONL gold set is run
+    against `retriever`, or the index at `index_dir`.
     """
     validate_k(k)
     run = EvalRun(dataset, k)
+    started = time.perf_counter()
     try:
-        with _retriever_for(dataset, retriever, embedder, index_dir, model, log) as ready:
+        with _retriever_for(dataset, retriever, embedder, index_dir, model, workdir, log) as ready:
+            assistant = Assistant(ready)
+            run.settings = run_settings(dataset, k, ready, assistant)
             on_start(len(dataset.questions))
-            for row in run_questions(dataset.questions, ready, k):
+            for row in run_questions(dataset.questions, ready, k, assistant):
                 run.rows.append(row)
                 on_row(row)
     except KeyboardInterrupt:
         run.interrupted = True
+    run.wall_seconds = time.perf_counter() - started
     return run
+
+
+def run_settings(dataset: Dataset, k: int, retriever: Retriever, assistant: Assistant) -> dict[str, Any]:
+    """What produced a run's numbers, for metrics.json: a change in any of them explains a change in a metric."""
+    holdout = dataset.holdout
+    return {
+        "model": retriever.embedder.name,
+        "k": k,
+        "dataset": str(dataset.path),
+        "questions": None if dataset.questions_path is None else str(dataset.questions_path),
+        "holdout_fraction": None if holdout is None else holdout.fraction,
+        "holdout_seed": None if holdout is None else holdout.seed,
+        "held_out_documents": None if holdout is None else list(holdout.documents),
+        "retrieval": asdict(retriever.settings),
+        "chunking": retriever.store.manifest.chunking,
+        "answer": asdict(assistant.settings),
+        "operating_threshold": operating_threshold(assistant),
+    }
+
+
+def operating_threshold(assistant: Assistant) -> float:
+    """The confidence at or above which `assistant` answers: the built-in (extractive) answerer's
+    `AnswerSettings.min_confidence`. An assistant or answerer without such settings (a custom one whose
+    confidence follows its own rule) falls back to 0.5, the midpoint of a confidence read as a probability."""
+    return getattr(getattr(assistant, "settings", None), "min_confidence", FALLBACK_OPERATING_THRESHOLD)
 
 
 @contextlib.contextmanager
 def _retriever_for(dataset: Dataset, retriever: Retriever | None, embedder: Embedder | None,
-                   index_dir: Path | str | None, model: str | None, log: Callable[[str], None]) -> Iterator[Retriever]:
+                   index_dir: Path | str | None, model: str | None, workdir: Path | str | None,
+                   log: Callable[[str], None]) -> Iterator[Retriever]:
     if not dataset.needs_own_index:
         if retriever is None:
             retriever = Retriever.load(index_dir or "index", model, embedder=embedder)
         yield retriever
         return
     embedder = embedder or (retriever.embedder if retriever is not None else Embedder.load(model))
-    with tempfile.TemporaryDirectory(prefix="qa-eval-") as folder:
-        seeds, index = Path(folder) / "seeds", Path(folder) / "index"
+    with contextlib.ExitStack() as stack:
+        folder = Path(workdir) if workdir is not None else \
+            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-eval-")))
+        seeds, index = folder / "seeds", folder / "index"
+        shutil.rmtree(seeds, ignore_errors=True)  # exactly this run's articles: held-out ones must not linger
         write_documents(dataset, seeds)
-        log(f"Indexing the benchmark's {len(dataset.documents)} article(s) into a temporary index…")
+        log(f"Indexing the benchmark's {len(dataset.documents)} article(s) into {index}…")
         build_index(seeds, index, embedder=embedder, log=log)
         yield Retriever.load(index, embedder=embedder)
 
