@@ -133,16 +133,16 @@ def test_holdout_run_asks_held_out_questions_as_out_of_document(invoke, tmp_path
 def test_ctrl_c_keeps_finished_rows_and_exits_130(invoke, tmp_path, monkeypatch):
     from qa.answer import Assistant
 
-    real = Assistant.answer_from
+    real = Assistant.ask
     calls = []
 
-    def interrupted_on_the_fourth(self, result, k=5):
-        calls.append(result.query)
+    def interrupted_on_the_fourth(self, question, history=(), k=5):
+        calls.append(question)
         if len(calls) == 4:
             raise KeyboardInterrupt
-        return real(self, result, k)
+        return real(self, question, history, k)
 
-    monkeypatch.setattr(Assistant, "answer_from", interrupted_on_the_fourth)
+    monkeypatch.setattr(Assistant, "ask", interrupted_on_the_fourth)
     out = tmp_path / "stopped"
     result = invoke(FIXTURE_VI, "--out", out)
     assert result.exit_code == 130

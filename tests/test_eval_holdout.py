@@ -112,3 +112,17 @@ def test_holdout_runs_get_their_own_default_folder(tmp_path):
     assert default_out_dir(tmp_path / "dev.vi.json", None, 0.5, 0).name == "dev.vi-holdout0.5-seed0"
     assert default_out_dir(tmp_path / "dev.vi.json", tmp_path / "dev.en.json", 0.25, 7).name == \
         "dev.vi+dev.en-holdout0.25-seed7"
+
+
+def test_jsonl_history_must_be_a_list_of_questions(tmp_path):
+    from qa.evaluation import DatasetError, load_dataset
+
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"id": "1", "question": "Và khi nào?", "answer": "1994", "history": ["Ai ký?"]}\n',
+                    encoding="utf-8")
+    assert load_dataset(good).questions[0].history == ("Ai ký?",)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "1", "question": "Và khi nào?", "answer": "1994", "history": "Ai ký?"}\n',
+                   encoding="utf-8")
+    with pytest.raises(DatasetError, match="history"):
+        load_dataset(bad)

@@ -432,3 +432,26 @@ def test_the_assistant_streams_the_llm_answer_through_the_same_path(llm, retriev
     answer = events[-1]
     assert answer.backend == "llm" and answer.retrieval_query == QUESTION_VI and len(answer.hits) == 5
     assert answer.citations[0].passage_id in {hit.passage_id for hit in answer.retrieved}
+
+
+# ------------------------------------------------------------------------------------- evaluation through the LLM
+
+def test_eval_measures_the_llm_path_and_follow_ups(llm, retriever, tmp_path):
+    """qa eval answers through the same assistant as qa ask: with --llm the server writes the answers, and a row's
+    "history" makes it a follow-up resolved against the earlier question before retrieval."""
+    from qa.evaluation import evaluate, load_dataset
+
+    gold = tmp_path / "gold.jsonl"
+    rows = [{"id": "city", "question": "Lãnh đạo các bên gặp nhau ở thành phố nào để ký thỏa thuận ngừng bắn?",
+             "answer": "Moscow"},
+            {"id": "when", "question": "Và khi nào?", "answer": "15 tháng 5",
+             "history": ["Lãnh đạo các bên gặp nhau ở thành phố nào để ký thỏa thuận ngừng bắn?"]}]
+    gold.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    llm.script = Script(chunks=["Ở Moscow, ngày 15 tháng 5 ", "[1]."])
+    run = evaluate(load_dataset(gold), retriever=retriever, llm=llm.settings())
+    assert run.settings["backend"] == "llm" and run.settings["llm"]["model"] == "qwen-test"
+    answered = [r for r in run.rows if r.answered]
+    assert [r.id for r in answered][:1] == ["city"] and all(r.answer == "Ở Moscow, ngày 15 tháng 5 [1]." for r in answered)
+    assert len(llm.requests) == len(answered)
+    follow_up = next(r for r in run.rows if r.id == "when")
+    assert follow_up.first_relevant_rank == 1  # retrieved with the earlier question, so the right passage leads

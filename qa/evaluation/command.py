@@ -11,10 +11,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from qa.cli_options import common_options, fail, json_option, model_option, open_retriever, reports_errors
+from qa.cli_options import (common_options, fail, json_option, llm_options, model_option, open_retriever,
+                             reports_errors)
 
 if TYPE_CHECKING:  # the engine is imported when the command runs, so `qa --help` stays fast
     from rich.console import Console
+
+    from qa.answer import LLMSettings
 
     from qa.evaluation.datasets import Dataset
     from qa.evaluation.records import EvalMetrics
@@ -51,21 +54,27 @@ def default_out_dir(dataset: Path, questions: Path | None, holdout: float | None
               help="A previous run's metrics.json: print the change of every metric.")
 @common_options
 @model_option
+@llm_options
 @json_option
 @reports_errors
 def eval_command(dataset_path: Path, questions_path: Path | None, k: int, holdout: float | None,
                  holdout_seed: int | None, out_dir: Path | None, compare_path: Path | None, seeds_dir: Path,
-                 index_dir: Path, model: str | None, as_json: bool) -> None:
+                 index_dir: Path, model: str | None, llm_url: str | None, llm_model: str | None,
+                 llm_key: str | None, as_json: bool) -> None:
     """Evaluate retrieval and answers on DATASET: the project's gold JSONL (run against --index; --seeds only
     warns when that index is stale) or SQuAD-format JSON (its own contexts are indexed into a temporary index).
-    Ctrl-C stops early and keeps the finished rows (exit 130)."""
+    With --llm the answers come from that server, as `qa ask --llm` gives them; a JSONL row's "history" (the
+    earlier questions) makes it a follow-up. Ctrl-C stops early and keeps the finished rows (exit 130)."""
     from rich.console import Console
+
+    from qa.answer import LLMSettings
 
     from qa.evaluation.datasets import DatasetError, hold_out, load_dataset
     from qa.retrieval import validate_k
 
     errors = Console(stderr=True)
     validate_k(k)
+    llm = LLMSettings.from_env(llm_url, llm_model, llm_key)
     if holdout_seed is not None and holdout is None:
         fail("--holdout-seed needs --holdout FRACTION", 2)
     seed = holdout_seed or 0
@@ -78,7 +87,7 @@ def eval_command(dataset_path: Path, questions_path: Path | None, k: int, holdou
         fail(str(error), 2)
     out_dir = out_dir or default_out_dir(dataset_path, questions_path, holdout, seed)
     started = time.perf_counter()
-    run = _run(dataset, k, seeds_dir, index_dir, model, out_dir, errors)
+    run = _run(dataset, k, seeds_dir, index_dir, model, llm, out_dir, errors)
     seconds = time.perf_counter() - started
     metrics = run.metrics
     from qa.evaluation.report import compare_table, metrics_table, write_outputs
@@ -122,8 +131,8 @@ def _load_compare(compare_path: Path | None) -> EvalMetrics | None:
     return load_metrics(compare_path)
 
 
-def _run(dataset: Dataset, k: int, seeds_dir: Path, index_dir: Path, model: str | None, out_dir: Path,
-         errors: Console) -> EvalRun:
+def _run(dataset: Dataset, k: int, seeds_dir: Path, index_dir: Path, model: str | None, llm: LLMSettings | None,
+         out_dir: Path, errors: Console) -> EvalRun:
     """The run with a progress bar on stderr; rows go to per_question.jsonl as they finish."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
         TimeRemainingColumn
@@ -150,5 +159,6 @@ def _run(dataset: Dataset, k: int, seeds_dir: Path, index_dir: Path, model: str 
             writer.write(row)
             progress.advance(task)
 
-        return evaluate(dataset, k=k, retriever=retriever, embedder=embedder, on_start=start, on_row=finished,
+        return evaluate(dataset, k=k, retriever=retriever, embedder=embedder, llm=llm, on_start=start,
+                        on_row=finished,
                         log=lambda message: progress.console.print(message, markup=False, highlight=False))

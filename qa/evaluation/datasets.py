@@ -47,6 +47,7 @@ class GoldQuestion:
     document: str | None  # the gold document's name; None: a passage from any document counts
     source: str  # where the row is, for messages: "line 3" or "data[0].paragraphs[1].qas[2]"
     indexed: bool = True  # False: its document was held out of the index (--holdout)
+    history: tuple[str, ...] = ()  # earlier questions of the conversation (JSONL "history"): a follow-up
 
     @property
     def out_of_document(self) -> bool:
@@ -197,7 +198,8 @@ def _first_line_is_object(text: str) -> bool:
 # -------------------------------------------------------------------------------------------------------- JSONL
 
 def parse_jsonl(path: Path, text: str) -> Dataset:
-    """`{"id", "question", "answer" (str, list of str, or null), "language"?, "document"?}` one a line."""
+    """`{"id", "question", "answer" (str, list of str, or null), "language"?, "document"?, "history"?}` one a
+    line; "history" lists the conversation's earlier questions, oldest first, when the question is a follow-up."""
     questions = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -218,8 +220,16 @@ def parse_jsonl(path: Path, text: str) -> Dataset:
         answers = _jsonl_answers(path, where, row["answer"])
         language = _optional_string(path, where, row, "language") or detect_language(question)
         document = _optional_string(path, where, row, "document")
-        questions.append(GoldQuestion(row_id, question, answers, language, document, where))
+        history = _history(path, where, row.get("history", []))
+        questions.append(GoldQuestion(row_id, question, answers, language, document, where, history=history))
     return Dataset(path, JSONL, _unique(path, questions))
+
+
+def _history(path: Path, where: str, history: object) -> tuple[str, ...]:
+    if not isinstance(history, list) or not all(isinstance(q, str) and q.strip() for q in history):
+        raise DatasetError(f"{path}, {where}: \"history\" must be a list of the earlier questions (non-empty "
+                           f"strings), got {history!r}")
+    return tuple(history)
 
 
 def _jsonl_answers(path: Path, where: str, answer: object) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from qa.answer import Answer, Assistant
+from qa.answer import Answer, Assistant, LLMSettings
 from qa.embeddings import Embedder
 from qa.evaluation.coverage import risk_coverage_by_scope
 from qa.evaluation.datasets import Dataset, GoldQuestion, write_documents
@@ -79,7 +79,10 @@ class RelevanceJudge:
 
 def run_questions(questions: Sequence[GoldQuestion], retriever: Retriever, k: int = 5,
                   assistant: Assistant | None = None) -> Iterator[QuestionResult]:
-    """Each question's row as soon as it is done; stop iterating (or Ctrl-C) at any time."""
+    """Each question's row as soon as it is done; stop iterating (or Ctrl-C) at any time.
+
+    Every question goes through `assistant.ask`, the path the CLI and the chat take: follow-ups (a question's
+    `history`) are resolved the same way, and an LLM answerer is measured as users meet it."""
     validate_k(k)
     assistant = assistant or Assistant(retriever)
     judge = RelevanceJudge(retriever.passages)
@@ -87,9 +90,9 @@ def run_questions(questions: Sequence[GoldQuestion], retriever: Retriever, k: in
     retriever.embedder.encode_queries(["warm-up"])  # the first call pays one-off setup; keep it out of the timings
     for question in questions:
         started = time.perf_counter()
-        result = retriever.retrieve(question.question, depth)
-        answer = assistant.answer_from(result, k)
+        answer = assistant.ask(question.question, question.history, k=depth)
         latency_ms = (time.perf_counter() - started) * 1000
+        result = SearchResult(answer.retrieval_query or question.question, answer.language, answer.retrieved)
         yield judge_question(question, result, answer, judge, k, latency_ms)
 
 
@@ -151,7 +154,7 @@ def answer_language(question: GoldQuestion, relevant: Sequence[Passage]) -> str:
 
 def evaluate(dataset: Dataset, *, k: int = 5, retriever: Retriever | None = None, embedder: Embedder | None = None,
              index_dir: Path | str | None = None, model: str | None = None, workdir: Path | str | None = None,
-             on_start: Callable[[int], None] = lambda total: None,
+             llm: LLMSettings | None = None, on_start: Callable[[int], None] = lambda total: None,
              on_row: Callable[[QuestionResult], None] = lambda row: None,
              log: Callable[[str], None] = lambda message: None) -> EvalRun:
     """Evaluate `dataset`; Ctrl-C ends the run early with the finished rows (`EvalRun.interrupted`).
@@ -159,14 +162,15 @@ def evaluate(dataset: Dataset, *, k: int = 5, retriever: Retriever | None = None
     A SQuAD dataset brings its own contexts: they are indexed with `embedder` (or the retriever's, or `model`
     loaded) into `workdir`, a temporary folder by default. Runs that share a workdir re-embed only the articles
     the previous run did not index (a --holdout run after a full one embeds nothing). A JSONL gold set is run
-    against `retriever`, or the index at `index_dir`.
+    against `retriever`, or the index at `index_dir`. With `llm`, an OpenAI-compatible server writes the answers
+    (verified, else the extractive fallback), exactly as `qa ask --llm` does.
     """
     validate_k(k)
     run = EvalRun(dataset, k)
     started = time.perf_counter()
     try:
         with _retriever_for(dataset, retriever, embedder, index_dir, model, workdir, log) as ready:
-            assistant = Assistant(ready)
+            assistant = Assistant(ready, llm=llm)
             run.settings = run_settings(dataset, k, ready, assistant)
             on_start(len(dataset.questions))
             for row in run_questions(dataset.questions, ready, k, assistant):
@@ -192,6 +196,8 @@ def run_settings(dataset: Dataset, k: int, retriever: Retriever, assistant: Assi
         "retrieval": asdict(retriever.settings),
         "chunking": retriever.store.manifest.chunking,
         "answer": asdict(assistant.settings),
+        "backend": "extractive" if assistant.llm is None else "llm",
+        "llm": None if assistant.llm is None else {"url": assistant.llm.endpoint, "model": assistant.llm.model},
         "operating_threshold": operating_threshold(assistant),
     }
 
