@@ -1,8 +1,8 @@
 """Stage 2: split documents into passages: whole paragraphs, or overlapping sentence windows when a paragraph is
 longer than the model reads (a PDF page with no blank lines, a wall of text).
 
-Measured on the xquad-dev benchmark (README, "Passages"): whole paragraphs beat 120-word cuts by 6 points of
-top-1 for Vietnamese questions and 10 for English ones, because a paragraph keeps the context a sentence needs.
+Measured on the xquad-dev benchmark (README, "How retrieval works"): whole paragraphs beat 120-word cuts by 4 points
+of top-1 for Vietnamese questions and 6 for English ones, because a paragraph keeps the context a sentence needs.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ word where the answer goes: "Bá tước của Melfi là ai" ↔ "Bá tước c�
 cut at the words it shares with the question, and the run right after (or before) a shared word wins.
 
 For a question in another language than the sentence, only names and numbers can be shared; they anchor it.
-Measured on xquad-dev (README, "Short answers"): the short answer holds the gold answer 0.07 → 0.22 (vi).
+Measured on xquad-dev (README, "Answers and abstention"): the short answer holds the gold answer 0.065 → 0.178
+(vi) and 0.046 → 0.136 (en).
 """
 
 from __future__ import annotations
