@@ -73,7 +73,10 @@ def test_short_answer_is_the_part_of_the_sentence_the_question_leaves_open():
     # across languages only names and numbers are shared; the capitalised run answers "who"
     assert best_segment("Năm 1066, Guillaume đã chinh phục nước Anh.", "Who conquered England in 1066?", "who",
                         False) == "Guillaume"
-    assert capitalised_run("Aliev chính thức được bầu") == "Aliev"
+    # a capitalised word that only starts the sentence ("Ngày") is not the place asked for
+    sentence = "Ngày 15 tháng 5, lãnh đạo các bên gặp mặt tại Moscow để ký hiệp định."
+    assert capitalised_run(sentence) == "Moscow"
+    assert capitalised_run("Aliev chính thức được bầu") == "Aliev" and capitalised_run("không có tên") is None
 
 
 def test_a_long_sentence_is_quoted_by_its_clauses_around_the_answer():

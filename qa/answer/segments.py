@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from qa.answer.spans import NOT_NAMES
 from qa.text import STOPWORDS, words
 
 MAX_SEGMENT_WORDS = 10  # a short answer longer than this is cut there (xquad-dev: 6 → 0.18, 10 → 0.20, 14 → 0.22)
@@ -122,16 +123,18 @@ def best_segment(sentence: str, question: str, kind: str | None, same_language: 
 
     best = max(found, key=score)
     if kind in ("who", "where") and best.capitalised:
-        return capitalised_run(best.text)
+        return capitalised_run(best.text) or best.text
     return best.text
 
 
-def capitalised_run(text: str) -> str:
-    """The first run of capitalised words in `text` ("Aliev chính thức được bầu" → "Aliev"), or `text`."""
+def capitalised_run(text: str) -> str | None:
+    """The first run of capitalised words in `text` ("Aliev chính thức được bầu" → "Aliev"), leaving out words
+    capitalised only because they open a sentence ("Ngày", "Tại", "The"); None when there is none."""
     tokens = text.split()
-    start = next((i for i, t in enumerate(tokens) if t[:1].isupper()), None)
+    start = next((i for i, t in enumerate(tokens) if t[:1].isupper() and t.lower().strip(",.") not in NOT_NAMES),
+                 None)
     if start is None:
-        return text
+        return None
     end = start
     while end + 1 < len(tokens) and tokens[end + 1][:1].isupper():
         end += 1

@@ -36,7 +36,7 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*\s*%|\d+(?:[.,]\d{3})*(?:\s+(?:tuổi|thá
 _TOKEN = re.compile(r"[\w'’.-]*\w\.?|\w")
 _PLACE_PREPOSITIONS = frozenset("tại ở gần đến tới về in at near to from".split())
 # Capitalised only because they start a sentence: "Tại Azerbaijan" → "Azerbaijan".
-_NOT_NAMES = frozenset("tháng ngày năm tại ở theo sau trong trước khi phía các những một người the in at on after "
+NOT_NAMES = frozenset("tháng ngày năm tại ở theo sau trong trước khi phía các những một người the in at on after "
                        "before during when".split())
 _LEADING_DATE_WORD = re.compile(r"^(?:ngày\s+|năm\s+(?=\d+$))", re.I)
 _VI_DATE = re.compile(r"^(?:(\d{1,2})\s+)?(?:tháng\s+(\d{1,2}))?\s*(?:năm\s+)?(\d{3,4})?$", re.I)
@@ -103,7 +103,7 @@ def _capitalised_runs(sentence: str, asked: set[str]) -> list[tuple[str, bool]]:
                 sentence[tokens[j][2]:tokens[j + 1][1]].strip() == "":
             j += 1
         words_in_run = [t[0].rstrip(".") if not _initial(t[0]) else t[0] for t in tokens[i:j + 1]]
-        while words_in_run and words_in_run[0].lower() in asked | _NOT_NAMES:
+        while words_in_run and words_in_run[0].lower() in asked | NOT_NAMES:
             words_in_run.pop(0)
         while words_in_run and words_in_run[-1].lower().rstrip(".") in asked:
             words_in_run.pop()
