@@ -219,7 +219,7 @@ def build_index(seeds_dir: Path | str, index_dir: Path | str, model: str | None 
     log(f"{len(documents)} document(s) → {len(passages)} passages; {status.reason}")
     embedder = embedder or Embedder.load(model_name)
     old = _previous_index(index_dir)
-    retrieval = retrieval or saved_retrieval_settings(index_dir)
+    retrieval = retrieval or RetrievalSettings.from_dict(old.manifest.retrieval if old else None)
     reusable = _reusable_vectors(old, embedder) if old is not None and not force else {}
     passage_vectors, sentence_vectors, embedded, reused = _embed(passages, reusable, embedder, show_progress)
     seconds = time.perf_counter() - started
