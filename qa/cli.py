@@ -50,6 +50,7 @@ def index_command(seeds_dir: Path, index_dir: Path, model: str | None, force: bo
                   as_json: bool) -> None:
     """Build or refresh the index from the seeds folder (only new or changed texts are embedded)."""
     from qa.index import build_index, saved_retrieval_settings
+
     retrieval = None
     if fusion is not None:
         current = saved_retrieval_settings(index_dir)

@@ -96,8 +96,9 @@ class ExtractiveAnswerer(Answerer):
         if not ranked:
             return Answer(result.query, result.language, False, NOT_FOUND[result.language], None, 0.0, [], **found)
         confidence = self.confidence(result, ranked[0])
-        chosen = self.choose(ranked, question_type(result.query))
-        short = self.short_answer(result, chosen[0])
+        kind = question_type(result.query)
+        chosen = self.choose(ranked, kind)
+        short = self.short_answer(result, chosen[0], kind)
         quotes = [self.quote(item, short, result.query) for item in chosen]
         text = frame_answer(result.language, [q.text for q in quotes], short, chosen[0].hit.passage.language)
         if confidence < self.settings.min_confidence:
@@ -157,9 +158,8 @@ class ExtractiveAnswerer(Answerer):
                 return sorted([best, other], key=lambda s: (s.hit.rank, s.index))
         return [best]
 
-    def short_answer(self, result: SearchResult, best: ScoredSentence) -> str | None:
+    def short_answer(self, result: SearchResult, best: ScoredSentence, kind: str | None) -> str | None:
         """The date or number asked for, else the part of the sentence the question leaves open."""
-        kind = question_type(result.query)
         if kind in ("when", "how_many") and best.span:
             return best.span
         same_language = result.language == best.hit.passage.language
