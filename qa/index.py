@@ -183,6 +183,17 @@ def index_status(seeds_dir: Path, index_dir: Path, model: str | None = None,
     return IndexStatus("fresh", f"up to date with {len(current)} seed file(s)")
 
 
+def current_version(index_dir: Path | str) -> str | None:
+    """The id of the index version readers would open now (cheap: no data is read); None when there is no index.
+    A change of this id is how a long-running reader learns that a rebuild finished."""
+    path = Path(index_dir) / MANIFEST
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return f"{stat.st_mtime_ns}-{stat.st_size}"
+
+
 def saved_retrieval_settings(index_dir: Path | str) -> RetrievalSettings:
     """The retrieval settings an existing index answers with; defaults when there is none (or it is unreadable)."""
     try:
