@@ -2,6 +2,10 @@
 
 The pipeline, one module a stage: documents → passages → embeddings → index → retrieval → answer (a package).
 This module is the public API; the CLI (`qa.cli`) and the chat (`ui`) use nothing else.
+
+`Engine` is for long-running front ends (the chat, its HTTP API): one per process, it owns the loaded assistant,
+serves concurrent requests from it, and swaps in a rebuilt index without a restart or a lost setting. A one-shot
+caller (a CLI command) can use `Assistant` directly.
 """
 
 from qa.answer import (Answer, AnswerCitation, AnswerEvent, Answerer, AnswerSettings, Assistant, ExtractiveAnswerer,
@@ -10,6 +14,7 @@ from qa.answer import (Answer, AnswerCitation, AnswerEvent, Answerer, AnswerSett
 from qa.default_model import DEFAULT_MODEL, prepare_default_model
 from qa.documents import SkippedDocumentWarning, read_documents
 from qa.embeddings import Embedder
+from qa.engine import Engine
 from qa.errors import (IndexCorruptError, IndexMismatchError, IndexNotFoundError, InvalidArgumentError,
                        InvalidQuestionError, ModelNotAvailableError, QAError, SeedsNotFoundError)
 from qa.index import BuildReport, IndexStatus, IndexStore, Manifest, build_index, index_status
@@ -21,7 +26,7 @@ from qa.retrieval import MAX_QUESTION_CHARS, RetrievalSettings, Retriever, valid
 __all__ = [
     "Answer", "AnswerCitation", "AnswerEvent", "Answerer", "AnswerSettings", "Assistant", "ExtractiveAnswerer",
     "LLMAnswerer", "LLMError", "LLMFallbackWarning", "LLMSettings", "contextualize", "final_answer", "is_follow_up",
-    "DEFAULT_MODEL", "prepare_default_model", "SkippedDocumentWarning", "read_documents", "Embedder",
+    "DEFAULT_MODEL", "prepare_default_model", "SkippedDocumentWarning", "read_documents", "Embedder", "Engine",
     "IndexCorruptError", "IndexMismatchError", "IndexNotFoundError", "InvalidArgumentError", "InvalidQuestionError",
     "ModelNotAvailableError", "QAError", "SeedsNotFoundError", "BuildReport", "IndexStatus", "IndexStore",
     "Manifest", "build_index", "index_status", "detect_language", "ChunkingSettings", "split_document",

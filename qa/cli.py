@@ -9,6 +9,7 @@ import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
+from importlib.metadata import EntryPoint, entry_points
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +24,33 @@ if TYPE_CHECKING:
     from qa import Answer, AnswerEvent
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+COMMANDS_GROUP = "qa.commands"  # entry-point group of the commands other installed packages add (ui: `qa chat`)
+
+
+class PluginGroup(click.Group):
+    """`qa`'s own commands plus those registered in the "qa.commands" entry-point group, each imported only when
+    it is run or listed: the chat lives in `ui`, which imports `qa`, so `qa` must not import it."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *(entry.name for entry in _plugins())})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        entry = None if command is not None else next((e for e in _plugins() if e.name == name), None)
+        if entry is None:
+            return command
+        try:
+            return entry.load()
+        except Exception as error:  # noqa: BLE001 - a broken plugin must not break the other commands
+            click.echo(f"Warning: the command {name!r} ({entry.value}) cannot be loaded: {error}", err=True)
+            return None
+
+
+def _plugins() -> tuple[EntryPoint, ...]:
+    return tuple(entry_points(group=COMMANDS_GROUP))
+
+
+@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """hỏi đáp: cited answers from your documents, in Vietnamese and English."""
 
@@ -235,10 +262,8 @@ def format_hit(hit) -> str:
 
 
 from qa.evaluation.command import eval_command  # noqa: E402
-from ui.command import chat_command  # noqa: E402
 
 main.add_command(eval_command)
-main.add_command(chat_command)
 
 if __name__ == "__main__":
     main()

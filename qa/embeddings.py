@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,10 +52,16 @@ def model_location(model: str) -> str:
 
 @dataclass
 class Embedder:
-    """A loaded model plus the prompts it expects (E5: "query: " / "passage: "); vectors are L2-normalised."""
+    """A loaded model plus the prompts it expects (E5: "query: " / "passage: "); vectors are L2-normalised.
+
+    Safe to share across threads: the tokenizer and model are not (a fast tokenizer used by two threads at once
+    fails with "Already borrowed"), so every encode call holds the embedder's lock. Every query and every build
+    goes through `_encode`, so this one lock is what makes a shared `qa.Engine` safe to query concurrently.
+    """
 
     name: str
     model: object  # sentence_transformers.SentenceTransformer, typed loosely to keep import time low
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, model: str | None = None) -> "Embedder":
@@ -95,7 +102,8 @@ class Embedder:
     def _encode(self, texts: Sequence[str], prompt_name: str | None, show_progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(list(texts), prompt_name=prompt_name, batch_size=32,
-                                    normalize_embeddings=True, convert_to_numpy=True,
-                                    show_progress_bar=show_progress)
+        with self._lock:
+            vectors = self.model.encode(list(texts), prompt_name=prompt_name, batch_size=32,
+                                        normalize_embeddings=True, convert_to_numpy=True,
+                                        show_progress_bar=show_progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)

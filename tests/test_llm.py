@@ -38,6 +38,7 @@ class Script:
     status: int = 200
     delay: float = 0.0  # seconds to wait before answering at all
     stall_after: int | None = None  # go silent after this many content chunks
+    pause: float = 0.0  # seconds between content chunks: a server that trickles tokens
     raw: bytes | None = None  # a body sent as is, instead of chunks
     content_type: str = "text/event-stream"
 
@@ -47,6 +48,7 @@ class FakeLLM:
         self.script = Script()
         self.requests: list[dict] = []
         self.release = threading.Event()  # set at teardown so a sleeping handler ends at once
+        self.hung_up = threading.Event()  # set when the client closed the connection before the stream ended
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -78,7 +80,13 @@ class FakeLLM:
                     if script.stall_after is not None and n == script.stall_after:
                         fake.release.wait(30)
                         return
-                    self.send_chunk(sse({"choices": [{"index": 0, "delta": {"content": text}}]}))
+                    if n and script.pause and fake.release.wait(script.pause):
+                        return
+                    try:
+                        self.send_chunk(sse({"choices": [{"index": 0, "delta": {"content": text}}]}))
+                    except (BrokenPipeError, ConnectionResetError):
+                        fake.hung_up.set()
+                        return
                 self.send_chunk(sse({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
                 self.send_chunk(b"data: [DONE]\n\n")
                 self.wfile.write(b"0\r\n\r\n")
@@ -260,6 +268,45 @@ def test_client_streams_deltas_and_raises_a_typed_error(llm):
         list(ChatClient(llm.settings()).stream(messages))
 
 
+def read_until_error(client: ChatClient, messages: list[dict]) -> tuple[list[str], LLMError | None, float]:
+    """The deltas a client streams, the error that ended them (if one did) and how long it all took."""
+    started, deltas = time.monotonic(), []
+    try:
+        for delta in client.stream(messages):
+            deltas.append(delta)
+    except LLMError as error:
+        return deltas, error, time.monotonic() - started
+    return deltas, None, time.monotonic() - started
+
+
+@pytest.mark.parametrize("pause", [0.1, 0.8], ids=["trickles", "waits-within-the-timeout"])
+def test_a_server_that_trickles_tokens_is_cut_off_at_the_overall_deadline(llm, pause):
+    llm.script = Script(chunks=["từng ", "chữ ", "một "] * 20, pause=pause)  # each gap well inside the timeout
+    deltas, error, seconds = read_until_error(ChatClient(llm.settings(timeout=5.0), deadline=1.0),
+                                              [{"role": "user", "content": "hi"}])
+    assert error is not None and "no complete answer" in str(error) and "within 1 s" in str(error)
+    assert 1 <= len(deltas) < 60
+    assert 0.9 < seconds < 1.5  # cut at the deadline, even in the middle of a read, not at the next chunk
+
+
+def test_the_deadline_defaults_to_a_multiple_of_the_timeout(llm):
+    from qa.answer.llm import ANSWER_DEADLINE_FACTOR
+
+    assert ChatClient(llm.settings(timeout=7.0)).deadline == 7.0 * ANSWER_DEADLINE_FACTOR
+    with pytest.raises(InvalidArgumentError):
+        ChatClient(llm.settings(), deadline=0)
+
+
+def test_closing_a_stream_half_way_hangs_up_and_stops_its_deadline_timer(llm):
+    llm.script = Script(chunks=["một "] * 200, pause=0.02)
+    stream = ChatClient(llm.settings(), deadline=30.0).stream([{"role": "user", "content": "hi"}])
+    assert next(stream) == "một "
+    assert any(t.name == "hoidap-llm-deadline" for t in threading.enumerate())
+    stream.close()  # what a chat does when its client goes away
+    assert not any(t.name == "hoidap-llm-deadline" for t in threading.enumerate())
+    assert llm.hung_up.wait(3)  # the server saw the connection closed: it stops writing the answer
+
+
 # ------------------------------------------------------------------------------------ against the real engine
 
 @slow
@@ -338,6 +385,31 @@ def test_a_server_slower_than_the_timeout_falls_back_within_the_timeout(llm, vi,
     answer = run_expecting_fallback(llm.settings(timeout=0.5), vi)
     assert time.monotonic() - started < 2.5
     assert "timed out" in answer.fallback_reason or "no data" in answer.fallback_reason
+
+
+@slow
+def test_a_trickled_answer_past_the_deadline_falls_back_to_the_extractive_one(llm, vi):
+    llm.script = Script(chunks=["Người Armenia ", "kiểm soát ", "9% ", "lãnh thổ [1]."] * 10, pause=0.2)
+    started = time.monotonic()
+    with pytest.warns(LLMFallbackWarning):
+        answer = final_answer(LLMAnswerer(llm.settings(timeout=5.0), vi.extractive, deadline=1.0).stream(vi.result, 5))
+    assert time.monotonic() - started < 2.0
+    assert answer.backend == "extractive" and answer.answer == vi.fallback.answer
+    assert "no complete answer" in answer.fallback_reason and "within 1 s" in answer.fallback_reason
+
+
+@slow
+def test_a_closed_engine_stream_hangs_up_on_the_llm_and_frees_its_slot(llm, retriever):
+    """The whole chain a chat closes when its client goes away: engine → assistant → LLM answerer → HTTP."""
+    from qa import Assistant, Engine
+
+    llm.script = Script(chunks=["Người Armenia "] * 200, pause=0.05)
+    engine = Engine(Assistant(retriever, llm=llm.settings()), max_concurrent=1)
+    stream = engine.stream(QUESTION_VI)
+    assert next(stream) == "Người Armenia " and engine.busy == 1
+    stream.close()
+    assert engine.busy == 0 and llm.hung_up.wait(3)
+    assert not any(t.name == "hoidap-llm-deadline" for t in threading.enumerate())
 
 
 @slow

@@ -20,7 +20,7 @@ def free_port() -> int:
 
 
 def start(demo, **kwargs):
-    from ui.app import serve
+    from ui.server import serve
 
     serve(demo, "127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True, **kwargs)
     return demo.local_url
@@ -123,7 +123,7 @@ def test_a_missing_index_gives_a_friendly_message(tmp_path):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
-    from ui.app import launch
+    from ui.server import launch
 
     demo = launch(tmp_path / "no-index", tmp_path, port=free_port(), prevent_thread_lock=True, quiet=True,
                   feedback_path=tmp_path / "feedback.jsonl")
@@ -141,7 +141,7 @@ def test_an_unexpected_failure_is_a_short_message_with_an_id_not_a_trace(tmp_pat
     from ui.app import build_app
 
     class Broken:
-        def ask(self, question, k):
+        def stream(self, question, history, k):
             raise RuntimeError("internal detail that must not leak")
 
     demo = build_app(lambda: Broken(), feedback_path=tmp_path / "feedback.jsonl")
@@ -159,17 +159,15 @@ def test_an_unexpected_failure_is_a_short_message_with_an_id_not_a_trace(tmp_pat
 def test_a_rebuilt_index_is_picked_up_without_a_restart(embedder, tmp_path):
     from gradio_client import Client
 
-    from qa import Retriever, build_index
-    from qa import Assistant
-    from ui.app import Engine, build_app
+    from qa import Engine, Retriever, build_index
+    from ui.app import build_app
 
     seeds, index = tmp_path / "seeds", tmp_path / "index"
     seeds.mkdir()
     (seeds / "a.md").write_text("# Armenia\n\nThủ đô của Armenia là Yerevan.\n", encoding="utf-8")
     build_index(seeds, index, embedder=embedder)
-    demo = build_app(Assistant(Retriever.load(index, embedder=embedder)), index_dir=index, seeds_dir=seeds,
-                     feedback_path=tmp_path / "feedback.jsonl")
-    demo.engine.RECHECK_SECONDS = 0
+    engine = Engine(Retriever.load(index, embedder=embedder), index_dir=index, recheck_seconds=0)
+    demo = build_app(engine, seeds_dir=seeds, feedback_path=tmp_path / "feedback.jsonl")
     url = start(demo)
     try:
         client = Client(url, verbose=False)
@@ -180,7 +178,7 @@ def test_a_rebuilt_index_is_picked_up_without_a_restart(embedder, tmp_path):
         assert hits[0]["citation"]["document"] == "b.md" and len(hits) == 2
     finally:
         demo.close()
-    assert isinstance(demo.engine, Engine)
+    assert demo.engine is engine
 
 
 def test_basic_auth_guards_the_page_and_the_api(assistant, tmp_path):

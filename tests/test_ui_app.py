@@ -7,8 +7,11 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from ui.app import (FeedbackLog, SourceView, chat_markup, describe_error, escape_text, parse_auth, render_sources,
-                    vote_of, whole_k)
+from ui.chat import whole_k
+from ui.feedback import FeedbackLog, vote_of
+from ui.markup import SourceView, chat_markup, escape_text, render_sources
+from ui.server import parse_auth
+from ui.strings import describe_error
 
 HOSTILE = '<script>window.__pwned = 1</script> <b>bold</b> <img src=x onerror="alert(1)"> **not bold** $$x$$ ' \
           "[link](javascript:alert(1)) https://example.com `code` # heading"
@@ -118,10 +121,10 @@ def test_auth_parsing():
 
 @pytest.fixture
 def launched(monkeypatch):
-    import ui.app
+    import ui.server
 
     calls = []
-    monkeypatch.setattr(ui.app, "launch", lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.setattr(ui.server, "launch", lambda *args, **kwargs: calls.append((args, kwargs)))
     return calls
 
 
@@ -161,22 +164,63 @@ def test_chat_command_takes_the_llm_settings_of_qa_ask(launched, tmp_path, monke
     assert bad.exit_code == 2 and "http://" in bad.output and len(launched) == 1
 
 
-@pytest.mark.slow
-def test_a_rebuilt_index_is_reloaded_with_the_same_model_settings_and_llm(seed_index, retriever, tmp_path):
-    import shutil
+def test_the_core_never_imports_ui():
+    import ast
+    from pathlib import Path
 
-    from qa import Assistant
-    from qa import LLMSettings
-    from ui.app import Engine
+    import qa
 
-    index_dir = tmp_path / "index"
-    shutil.copytree(seed_index, index_dir)
-    llm = LLMSettings(url="http://127.0.0.1:9/v1")
-    engine = Engine(Assistant(retriever, llm=llm), index_dir=index_dir)
-    first = engine.get()
-    manifest = index_dir / "manifest.json"
-    manifest.write_text(manifest.read_text(encoding="utf-8"), encoding="utf-8")  # as a rebuild would
-    engine._checked -= Engine.RECHECK_SECONDS
-    reloaded = engine.get()
-    assert reloaded is not first and reloaded.llm == llm and reloaded.settings == first.settings
-    assert reloaded.retriever.embedder is first.retriever.embedder  # the model is not loaded again
+    offenders = []
+    for path in Path(qa.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            offenders += [f"{path.name}:{node.lineno} {n}" for n in names if n == "ui" or n.startswith("ui.")]
+    assert offenders == []
+
+
+def test_qa_chat_comes_from_its_entry_point_and_loads_only_when_named():
+    import subprocess
+    import sys
+
+    from qa.cli import main
+
+    result = CliRunner().invoke(main, ["chat", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--auth USER:PASS" in result.output and "--llm URL" in result.output
+    assert "chat" in CliRunner().invoke(main, ["--help"]).output
+    probe = ("import sys; from click.testing import CliRunner; from qa.cli import main; "
+             "assert CliRunner().invoke(main, ['status', '--help']).exit_code == 0; "
+             "print(sorted(m for m in sys.modules if m == 'ui' or m.startswith('ui.')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+
+
+def test_closing_the_chat_stream_frees_the_engine_slot(tmp_path):
+    """What Gradio does when a client goes away or presses stop: it closes the handler's generator."""
+    import qa
+    from ui.chat import Chat
+
+    class Endless:
+        def __init__(self):
+            self.closed = threading.Event()
+
+        def stream(self, question, history, k):
+            try:
+                for n in range(10_000):
+                    yield f"từ{n} "
+            finally:
+                self.closed.set()
+
+    answerer = Endless()
+    engine = qa.Engine(lambda: answerer, max_concurrent=1, wait_seconds=0.1)
+    chat = Chat(engine, FeedbackLog(tmp_path / "feedback.jsonl"), stream_delay=0)
+    handler = chat.respond("Hiệp định được ký ở đâu?", [], [], 5, False)
+    assert "Đang tìm" in next(handler)[0][-1]["content"]
+    assert next(handler)[0][-1]["content"] == "từ0 "
+    assert engine.busy == 1
+    with pytest.raises(qa.QAError, match="answering 1 question"):
+        next(engine.stream("Một câu hỏi khác?"))  # the slot is taken
+    handler.close()
+    assert engine.busy == 0 and answerer.closed.is_set()
+    assert next(engine.stream("Một câu hỏi khác?")) == "từ0 "  # the slot is free again

@@ -56,7 +56,8 @@ def browser():
 
 
 def serve_chat(assistant, feedback_path):
-    from ui.app import build_app, serve
+    from ui.app import build_app
+    from ui.server import serve
 
     demo = build_app(assistant, feedback_path=feedback_path)
     serve(demo, "127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True)

@@ -1,4 +1,5 @@
-"""`qa chat`: serve the Gradio chat and its HTTP API (registered in qa.cli with `main.add_command(chat_command)`)."""
+"""`qa chat`: serve the Gradio chat and its HTTP API. `qa` finds this command through the "qa.commands" entry
+point (pyproject.toml), so the core never imports `ui`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import click
 
 from qa import SkippedDocumentWarning
 from qa.cli_options import common_options, llm_options, model_option, reports_errors
+from ui.feedback import DEFAULT_FEEDBACK_PATH
 
 
 @click.command("chat")
@@ -21,7 +23,7 @@ from qa.cli_options import common_options, llm_options, model_option, reports_er
 @click.option("--auth", envvar="QA_AUTH", show_envvar=True, metavar="USER:PASS", default=None,
               help="Require this user name and password: a login page for the chat; API clients log in too.")
 @click.option("--feedback", "feedback_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("data") / "feedback.jsonl", envvar="QA_FEEDBACK", show_envvar=True, show_default=True,
+              default=DEFAULT_FEEDBACK_PATH, envvar="QA_FEEDBACK", show_envvar=True, show_default=True,
               help="JSONL file that thumbs up/down votes are appended to.")
 @model_option
 @llm_options
@@ -30,9 +32,8 @@ def chat_command(seeds_dir: Path, index_dir: Path, host: str, port: int, share: 
                  feedback_path: Path, model: str | None, llm_url: str | None, llm_model: str | None,
                  llm_key: str | None) -> None:
     """Open the chat in the browser: cited answers in Vietnamese or English, plus the /ask and /search API."""
-    from qa.index import index_status
-    from qa import LLMFallbackWarning, LLMSettings
-    from ui.app import launch, parse_auth
+    from qa import LLMFallbackWarning, LLMSettings, index_status
+    from ui.server import launch, parse_auth
 
     parse_auth(auth)  # a malformed --auth fails here, with exit code 2
     llm = LLMSettings.from_env(llm_url, llm_model, llm_key)

@@ -7,6 +7,10 @@ rest are renumbered 1..m in order of first use and become `AnswerCitation`s with
 answer with no valid citation, and any failure (timeout, connection refused, HTTP error, malformed stream), falls
 back to the extractive answer with an `LLMFallbackWarning`; the reason is kept in its `fallback_reason`.
 
+Two clocks bound a call, so that a server cannot hold the caller (a chat's worker) for long: `LLMSettings.timeout`
+for each silence (to connect, for the first byte, between chunks), and an overall deadline for the whole answer
+(`ANSWER_DEADLINE_FACTOR` times the timeout unless given) against a server that trickles tokens just fast enough.
+
 Standard library only (urllib, http.client, json): no new dependency.
 """
 
@@ -14,8 +18,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -25,12 +32,13 @@ from dataclasses import replace
 from qa.answer.base import AnswerEvent, Answerer, stream_words
 from qa.answer.extractive import ExtractiveAnswerer
 from qa.answer.records import NOT_FOUND, Answer, AnswerCitation, LLMSettings
-from qa.errors import QAError
+from qa.errors import InvalidArgumentError, QAError
 from qa.language import ENGLISH, VIETNAMESE
 from qa.records import Hit, SearchResult
 
 _LANGUAGE_NAMES = {VIETNAMESE: "Vietnamese", ENGLISH: "English"}
 _ERROR_DETAIL_CHARS = 200
+ANSWER_DEADLINE_FACTOR = 4  # the whole answer may take this many times `LLMSettings.timeout` (2 min by default)
 
 
 class LLMError(QAError):
@@ -44,10 +52,13 @@ class LLMFallbackWarning(UserWarning):
 # ------------------------------------------------------------------------------------------------------ client
 
 class ChatClient:
-    """Streams one chat completion from an OpenAI-compatible server."""
+    """Streams one chat completion from an OpenAI-compatible server, within `deadline` seconds overall."""
 
-    def __init__(self, settings: LLMSettings) -> None:
+    def __init__(self, settings: LLMSettings, deadline: float | None = None) -> None:
         self.settings = settings
+        self.deadline = settings.timeout * ANSWER_DEADLINE_FACTOR if deadline is None else deadline
+        if not self.deadline > 0:
+            raise InvalidArgumentError(f"The LLM deadline must be a positive number of seconds, got {deadline!r}.")
 
     def request_body(self, messages: Sequence[Mapping[str, str]]) -> dict:
         return {"model": self.settings.model, "messages": list(messages), "stream": True, "temperature": 0,
@@ -55,28 +66,80 @@ class ChatClient:
 
     def stream(self, messages: Sequence[Mapping[str, str]]) -> Iterator[str]:
         """The answer's content deltas as they arrive. Raises `LLMError` on any failure: no connection, no reply
-        within the timeout, an HTTP error, or a stream that is not chat-completion chunks ending in [DONE]."""
+        within the timeout, an HTTP error, a stream that is not chat-completion chunks ending in [DONE], or an
+        answer not complete within the deadline (counted from the request). Closing the generator half-way hangs
+        up at once and stops its deadline timer."""
+        started = time.monotonic()
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream", "User-Agent": "hoidap"}
         if self.settings.api_key:
             headers["Authorization"] = f"Bearer {self.settings.api_key}"
         data = json.dumps(self.request_body(messages), ensure_ascii=False).encode("utf-8")
         request = urllib.request.Request(self.settings.endpoint, data=data, headers=headers, method="POST")
         try:
-            response = urllib.request.urlopen(request, timeout=self.settings.timeout)
+            response = urllib.request.urlopen(request, timeout=min(self.settings.timeout, self.deadline))
         except urllib.error.HTTPError as error:
             raise LLMError(f"HTTP {error.code} from {self.settings.endpoint}{_error_detail(error)}") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
             raise LLMError(f"cannot reach {self.settings.endpoint}: {_reason(error)}") from None
-        with response:
+        with response, Deadline(response, started + self.deadline) as deadline:
             try:
                 if response.headers.get_content_type() == "application/json":  # the server ignored "stream"
-                    yield _message_content(_json(response.read().decode("utf-8", "replace")))
+                    content = _message_content(_json(response.read().decode("utf-8", "replace")))
+                    deadline.check()
+                    yield content
                 else:
-                    yield from _sse_deltas(response)
-            except (socket.timeout, TimeoutError):
-                raise LLMError(f"no data from {self.settings.endpoint} for {self.settings.timeout:g} s") from None
-            except (OSError, http.client.HTTPException) as error:
+                    for delta in _sse_deltas(response):
+                        deadline.check()
+                        yield delta
+            except (LLMError, OSError, http.client.HTTPException) as error:
+                if deadline.passed:  # the connection was cut, or the deltas came too late
+                    raise LLMError(f"no complete answer from {self.settings.endpoint} within "
+                                   f"{self.deadline:g} s") from None
+                if isinstance(error, LLMError):
+                    raise
+                if isinstance(error, (socket.timeout, TimeoutError)):
+                    raise LLMError(f"no data from {self.settings.endpoint} for {self.settings.timeout:g} s") from None
                 raise LLMError(f"the stream from {self.settings.endpoint} broke off: {_reason(error)}") from None
+
+
+class Deadline:
+    """Hangs up a response's connection when `at` (a `time.monotonic()` time) passes, so that a read blocked on a
+    slow server returns at once: the per-read timeout alone lets a server that sends a token now and then hold
+    the caller indefinitely. A context manager: leaving it stops the timer thread (and waits for it)."""
+
+    def __init__(self, response: http.client.HTTPResponse, at: float) -> None:
+        self.at = at
+        self.passed = False
+        try:  # a duplicate of the socket's descriptor: shutting it down cuts the connection the response reads
+            self._socket: socket.socket | None = socket.socket(fileno=os.dup(response.fileno()))
+        except (OSError, ValueError, AttributeError):
+            self._socket = None  # no socket to cut: the deadline is still checked between deltas
+        self._timer = threading.Timer(max(0.0, at - time.monotonic()), self._cut)
+        self._timer.name = "hoidap-llm-deadline"
+        self._timer.daemon = True
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._timer.cancel()
+        self._timer.join()
+        if self._socket is not None:
+            self._socket.close()
+
+    def check(self) -> None:
+        if self.passed or time.monotonic() >= self.at:
+            self.passed = True
+            raise LLMError("the deadline passed")
+
+    def _cut(self) -> None:
+        self.passed = True
+        if self._socket is not None:
+            try:
+                self._socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the server
 
 
 def _sse_deltas(lines: Iterator[bytes]) -> Iterator[str]:
@@ -224,10 +287,13 @@ class LLMAnswerer(Answerer):
 
     backend = "llm"
 
-    def __init__(self, settings: LLMSettings, extractive: ExtractiveAnswerer, client: ChatClient | None = None):
+    def __init__(self, settings: LLMSettings, extractive: ExtractiveAnswerer, client: ChatClient | None = None, *,
+                 deadline: float | None = None):
+        """`deadline`: seconds the whole LLM answer may take before the extractive answer is used instead (default
+        `ANSWER_DEADLINE_FACTOR` × `settings.timeout`)."""
         self.settings = settings
         self.extractive = extractive
-        self.client = client or ChatClient(settings)
+        self.client = client or ChatClient(settings, deadline)
 
     @property
     def passages(self) -> int:
