@@ -31,6 +31,11 @@ def validate_question(question: str) -> str:
     if not isinstance(question, str) or not question.strip():
         raise InvalidQuestionError("The question is empty: type a question.")
     question = unicodedata.normalize("NFC", question).strip()
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as error:  # a lone surrogate: no tokenizer or file can hold it
+        raise InvalidQuestionError(f"The question holds invalid Unicode at character {error.start + 1} "
+                                   f"({question[error.start]!r}, a lone surrogate); retype it.") from None
     if len(question) > MAX_QUESTION_CHARS:
         raise InvalidQuestionError(
             f"The question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}.")
