@@ -15,9 +15,11 @@ from qa.default_model import DEFAULT_MODEL, prepare_default_model
 from qa.documents import SkippedDocumentWarning, read_documents
 from qa.embeddings import Embedder
 from qa.engine import Engine
-from qa.errors import (IndexCorruptError, IndexMismatchError, IndexNotFoundError, InvalidArgumentError,
-                       InvalidQuestionError, ModelNotAvailableError, QAError, SeedsNotFoundError)
-from qa.index import BuildReport, IndexStatus, IndexStore, Manifest, build_index, index_status
+from qa.errors import (IndexBusyError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexWriteError,
+                       InvalidArgumentError, InvalidQuestionError, ModelNotAvailableError, QAError, SeedsNotFoundError,
+                       SeedUnreadableError)
+from qa.index import BuildReport, IndexStatus, build_index, current_version, index_status
+from qa.store import IndexStore, Manifest
 from qa.language import detect_language
 from qa.passages import ChunkingSettings, split_document, split_documents
 from qa.records import Citation, Document, Hit, Passage, Scores, SearchResult, Sentence
@@ -27,9 +29,10 @@ __all__ = [
     "Answer", "AnswerCitation", "AnswerEvent", "Answerer", "AnswerSettings", "Assistant", "ExtractiveAnswerer",
     "LLMAnswerer", "LLMError", "LLMFallbackWarning", "LLMSettings", "contextualize", "final_answer", "is_follow_up",
     "DEFAULT_MODEL", "prepare_default_model", "SkippedDocumentWarning", "read_documents", "Embedder", "Engine",
-    "IndexCorruptError", "IndexMismatchError", "IndexNotFoundError", "InvalidArgumentError", "InvalidQuestionError",
-    "ModelNotAvailableError", "QAError", "SeedsNotFoundError", "BuildReport", "IndexStatus", "IndexStore",
-    "Manifest", "build_index", "index_status", "detect_language", "ChunkingSettings", "split_document",
+    "IndexBusyError", "IndexCorruptError", "IndexMismatchError", "IndexNotFoundError", "IndexWriteError",
+    "InvalidArgumentError", "InvalidQuestionError", "ModelNotAvailableError", "QAError", "SeedsNotFoundError",
+    "SeedUnreadableError", "BuildReport", "IndexStatus", "IndexStore", "Manifest", "build_index", "current_version",
+    "index_status", "detect_language", "ChunkingSettings", "split_document",
     "split_documents", "Citation", "Document", "Hit", "Passage", "Scores", "SearchResult", "Sentence",
     "MAX_QUESTION_CHARS", "RetrievalSettings", "Retriever", "validate_question",
 ]

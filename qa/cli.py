@@ -68,13 +68,15 @@ def prepare_model_command() -> None:
 @common_options
 @model_option
 @click.option("--force", is_flag=True, help="Rebuild and re-embed everything even if the index is up to date.")
+@click.option("--wait", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
+              help="If another `qa index` is building this index, wait this long for it before giving up.")
 @click.option("--fusion", type=click.Choice(["convex", "rrf"]), default=None,
               help="How dense, best-sentence and BM25 scores combine; saved with the index [default: the index's "
                    "current mode, else convex].")
 @json_option
 @reports_errors
-def index_command(seeds_dir: Path, index_dir: Path, model: str | None, force: bool, fusion: str | None,
-                  as_json: bool) -> None:
+def index_command(seeds_dir: Path, index_dir: Path, model: str | None, force: bool, wait: float,
+                  fusion: str | None, as_json: bool) -> None:
     """Build or refresh the index from the seeds folder (only new or changed texts are embedded)."""
     from qa.index import build_index, saved_retrieval_settings
 
@@ -82,7 +84,8 @@ def index_command(seeds_dir: Path, index_dir: Path, model: str | None, force: bo
     if fusion is not None:
         current = saved_retrieval_settings(index_dir)
         retrieval = replace(current, fusion=replace(current.fusion, mode=fusion))
-    report = build_index(seeds_dir, index_dir, model, retrieval=retrieval, force=force, show_progress=not as_json,
+    report = build_index(seeds_dir, index_dir, model, retrieval=retrieval, force=force, wait=wait,
+                         show_progress=not as_json,
                          log=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(json.dumps(asdict(report), ensure_ascii=False))

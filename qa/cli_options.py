@@ -10,9 +10,11 @@ from pathlib import Path
 
 import click
 
-from qa.errors import IndexNotFoundError, InvalidArgumentError, InvalidQuestionError, QAError, SeedsNotFoundError
+from qa.errors import (IndexNotFoundError, InvalidArgumentError, InvalidQuestionError, QAError, SeedsNotFoundError,
+                       SeedUnreadableError)
 
-USAGE_ERRORS = (InvalidQuestionError, InvalidArgumentError, SeedsNotFoundError, IndexNotFoundError)
+USAGE_ERRORS = (InvalidQuestionError, InvalidArgumentError, SeedsNotFoundError, SeedUnreadableError,
+                IndexNotFoundError)
 
 
 def fail(message: str, code: int) -> None:
@@ -34,6 +36,8 @@ def reports_errors(command: Callable) -> Callable:
             fail(str(error), 2)
         except QAError as error:
             fail(str(error), 1)
+        except OSError as error:  # a file-system failure the engine did not anticipate: still a message, not a trace
+            fail(f"{error.strerror or error}" + (f": {error.filename}" if error.filename else ""), 1)
 
     return wrapper
 
@@ -71,8 +75,9 @@ def llm_options(command: Callable) -> Callable:
 def open_retriever(seeds_dir: Path, index_dir: Path, model: str | None):
     """The retriever over `index_dir` (with the model it was built with), warning, not failing, when the seeds
     changed since the build: a stale index still answers, but from the old seeds."""
-    from qa.index import Manifest, index_status
+    from qa.index import index_status
     from qa.retrieval import Retriever
+    from qa.store import Manifest
 
     manifest = Manifest.read(index_dir)  # a missing index is a clear error before the model loads
     if Path(seeds_dir).is_dir():

@@ -7,7 +7,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.errors import SeedsNotFoundError
+from qa.errors import SeedsNotFoundError, SeedUnreadableError
 from qa.language import detect_language
 from qa.records import Document
 from qa.text import iter_paragraph_blocks
@@ -38,13 +38,23 @@ def seed_files(seeds_dir: Path) -> list[Path]:
     return sorted(p for p in seeds_dir.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES)
 
 
+def read_seed(path: Path) -> bytes:
+    """A seed file's bytes; a file that exists but cannot be read is the user's to fix, so it stops the build
+    (skipping it would silently drop a document the index had before)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise SeedUnreadableError(f"Cannot read {path}: {error.strerror or error}. Fix its permissions, or move it "
+                                  "out of the seeds folder.") from error
+
+
 def read_documents(seeds_dir: Path) -> list[Document]:
     """Every readable document; unreadable or empty files are skipped with a `SkippedDocumentWarning`."""
     seeds_dir = Path(seeds_dir)
     documents = []
     for path in seed_files(seeds_dir):
         name = path.relative_to(seeds_dir).as_posix()
-        raw = path.read_bytes()
+        raw = read_seed(path)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:

@@ -33,3 +33,15 @@ class IndexMismatchError(QAError):
 
 class ModelNotAvailableError(QAError):
     """The embedding model cannot be loaded offline."""
+
+
+class IndexBusyError(QAError):
+    """Another process is building this index (one writer at a time), or it changed under a reader repeatedly."""
+
+
+class IndexWriteError(QAError):
+    """The index could not be written (full disk, no permission); the previous version is still served."""
+
+
+class SeedUnreadableError(QAError):
+    """A document in the seeds folder exists but cannot be read (permission, I/O error)."""

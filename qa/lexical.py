@@ -1,46 +1,55 @@
-"""BM25 over passages: exact word matches that dense vectors blur (names, numbers, rare words)."""
+"""BM25 over passages: exact word matches that dense vectors blur (names, numbers, rare words).
+
+The index is `bm25s` (a maintained, sparse-matrix BM25 that saves to disk and memory-maps back) fed with our own
+tokens (`qa.text.lexical_tokens`: Vietnamese syllable pairs and ASCII folding, which a stock tokenizer lacks).
+Built once with the index and saved in its version folder, so opening an index costs no BM25 rebuild.
+Scoring is Lucene's BM25 (k1 1.5, b 0.75): the same ranking, measured, as the hand-written one it replaced.
+"""
 
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 
+import bm25s
 import numpy as np
 
 from qa.text import lexical_tokens
 
+K1, B = 1.5, 0.75
 
-class BM25:
-    """Okapi BM25 with an inverted index; built in memory from the stored passages at load time."""
 
-    def __init__(self, documents: Sequence[str], k1: float = 1.5, b: float = 0.75) -> None:
-        self.k1, self.b = k1, b
-        self.n = len(documents)
-        self.lengths = np.zeros(self.n, dtype=np.float32)
-        self.postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for i, text in enumerate(documents):
-            counts = Counter(lexical_tokens(text))
-            self.lengths[i] = sum(counts.values())
-            for token, tf in counts.items():
-                self.postings[token].append((i, tf))
-        self.average_length = float(self.lengths.mean()) if self.n else 0.0
+class LexicalIndex:
+    """BM25 scores of every passage for a question, and the corpus rarity (idf) of a word."""
+
+    def __init__(self, model: bm25s.BM25) -> None:
+        self._model = model
+        self._vocabulary: dict[str, int] = model.vocab_dict
+        self.n = int(model.scores["num_docs"])
+        pointers = np.asarray(model.scores["indptr"])
+        self._document_frequency = np.diff(pointers)  # column t of the CSC matrix holds token t's documents
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> "LexicalIndex":
+        model = bm25s.BM25(k1=K1, b=B, method="lucene")
+        model.index([lexical_tokens(text) for text in texts], show_progress=False)
+        return cls(model)
+
+    def save(self, folder: Path | str) -> None:
+        self._model.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path | str) -> "LexicalIndex":
+        return cls(bm25s.BM25.load(str(folder), mmap=True, show_progress=False))
 
     def idf(self, token: str) -> float:
-        df = len(self.postings.get(token, ()))
+        row = self._vocabulary.get(token)
+        df = int(self._document_frequency[row]) if row is not None else 0
         return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
 
     def scores(self, query: str) -> np.ndarray:
-        scores = np.zeros(self.n, dtype=np.float32)
-        if not self.n:
-            return scores
-        norm = self.k1 * (1 - self.b + self.b * self.lengths / max(self.average_length, 1e-9))
-        for token in set(lexical_tokens(query)):
-            postings = self.postings.get(token)
-            if not postings:
-                continue
-            idf = self.idf(token)
-            rows = np.fromiter((p[0] for p in postings), dtype=np.int64, count=len(postings))
-            tf = np.fromiter((p[1] for p in postings), dtype=np.float32, count=len(postings))
-            scores[rows] += idf * tf * (self.k1 + 1) / (tf + norm[rows])
-        return scores
+        tokens = [t for t in dict.fromkeys(lexical_tokens(query)) if t in self._vocabulary]
+        if not self.n or not tokens:
+            return np.zeros(self.n, dtype=np.float32)
+        return np.asarray(self._model.get_scores(tokens), dtype=np.float32) * (K1 + 1)

@@ -105,6 +105,8 @@ class SearchResult:
     language: str
     hits: list[Hit]
     query_vector: Any = field(default=None, repr=False, compare=False)  # kept so answers can score sentences
+    index_version: str = ""  # the index version every hit comes from (a rebuild publishes a new one)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"query": self.query, "language": self.language, "hits": [h.to_dict() for h in self.hits]}
+        return {"query": self.query, "language": self.language, "index_version": self.index_version,
+                "hits": [h.to_dict() for h in self.hits]}

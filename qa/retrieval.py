@@ -16,11 +16,10 @@ import numpy as np
 from qa.embeddings import Embedder, canonical_model_name
 from qa.errors import IndexMismatchError, InvalidArgumentError, InvalidQuestionError
 from qa.fusion import fuse, lexical_weights_for, scale_lexical
-from qa.index import IndexStore, rebuild_hint
 from qa.language import detect_language
-from qa.lexical import BM25
 from qa.records import Citation, Hit, Passage, Scores, SearchResult
 from qa.settings import RetrievalSettings
+from qa.store import IndexStore, rebuild_hint
 
 MAX_QUESTION_CHARS = 2000
 MAX_K = 50
@@ -32,6 +31,11 @@ def validate_question(question: str) -> str:
     if not isinstance(question, str) or not question.strip():
         raise InvalidQuestionError("The question is empty: type a question.")
     question = unicodedata.normalize("NFC", question).strip()
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as error:  # a lone surrogate: no tokenizer or file can hold it
+        raise InvalidQuestionError(f"The question holds invalid Unicode at character {error.start + 1} "
+                                   f"({question[error.start]!r}, a lone surrogate); retype it.") from None
     if len(question) > MAX_QUESTION_CHARS:
         raise InvalidQuestionError(
             f"The question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}.")
@@ -54,7 +58,6 @@ class Retriever:
         self.store = store
         self.embedder = embedder
         self.settings = settings or RetrievalSettings.from_dict(store.manifest.retrieval)  # as saved with the index
-        self.bm25 = BM25([p.text for p in store.passages])
 
     @classmethod
     def load(cls, index_dir: Path | str = "index", model: str | None = None, *, embedder: Embedder | None = None,
@@ -85,7 +88,8 @@ class Retriever:
         k = validate_k(k)
         language = detect_language(question)
         query_vector = self.embedder.encode_queries([question])[0]
-        return SearchResult(question, language, self.rank(question, language, query_vector, k), query_vector)
+        return SearchResult(question, language, self.rank(question, language, query_vector, k), query_vector,
+                            self.store.version)
 
     def rank(self, question: str, language: str, query_vector: np.ndarray, k: int) -> list[Hit]:
         n = len(self.store.passages)
@@ -93,7 +97,7 @@ class Retriever:
             return []
         depth = min(n, max(self.settings.candidates, k))
         dense_scores, dense_rows = self.store.passage_index.search(query_vector[None, :], depth)
-        lexical = self.bm25.scores(question)
+        lexical = self.store.lexical.scores(question)
         lexical_rows = np.argsort(-lexical)[:depth]
         candidates = np.unique(np.concatenate([dense_rows[0][dense_rows[0] >= 0], lexical_rows[lexical[lexical_rows] > 0]]))
         dense = self._dense_scores(query_vector, candidates)

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from qa.store import Manifest
+
 from conftest import ROOT, SEEDS
 
 pytestmark = pytest.mark.slow
@@ -97,8 +99,8 @@ def test_any_sentence_transformers_model_plugs_in_by_one_setting(tmp_path):
         "# Cats\n\nCats sleep for about sixteen hours a day.\n\nThe Eiffel Tower is in Paris.\n", encoding="utf-8")
     run = qa("index", "--seeds", tmp_path / "seeds", "--index", tmp_path / "index", "--json", env=env)
     assert run.returncode == 0, run.stderr
-    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["model"] == model_dir and manifest["dimension"] == 384
+    manifest = Manifest.read(tmp_path / "index")
+    assert manifest.model == model_dir and manifest.dimension == 384
     run = qa("search", "How long do cats sleep?", "-k", "1", "--json", "--index", tmp_path / "index", env=env)
     assert run.returncode == 0, run.stderr
     assert "sixteen hours" in json.loads(run.stdout)["hits"][0]["text"]
@@ -108,7 +110,7 @@ def test_any_sentence_transformers_model_plugs_in_by_one_setting(tmp_path):
 
 
 def test_index_fusion_mode_is_saved_with_the_index_and_nothing_is_re_embedded(tmp_path):
-    from qa.index import Manifest
+
 
     index_dir = tmp_path / "index"
     assert qa("index", "--seeds", SEEDS, "--index", index_dir, "--json").returncode == 0

@@ -6,9 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from qa import (IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexStore, Retriever,
-                SeedsNotFoundError, build_index, index_status)
+from qa import (IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexStore, IndexWriteError, Retriever,
+                SeedsNotFoundError, build_index, current_version, index_status)
 from qa.index import Manifest, seed_hashes
+from qa.versions import version_path
 
 from conftest import SEEDS
 
@@ -74,17 +75,27 @@ def test_a_splitting_change_re_embeds_exactly_the_texts_it_changed(seeds_copy, t
 def test_a_failed_build_leaves_the_previous_index_intact(seeds_copy, tmp_path, embedder, monkeypatch):
     index_dir = tmp_path / "index"
     build_index(seeds_copy, index_dir, embedder=embedder)
-    before = {p.name: p.read_bytes() for p in index_dir.iterdir()}
+    before = _files(index_dir)
     (seeds_copy / "new.txt").write_text("Tiêu đề\n\nMột đoạn văn mới.\n", encoding="utf-8")
 
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("qa.index.faiss.write_index", crash)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr("qa.store.faiss.write_index", crash)
+    with pytest.raises(IndexWriteError, match="disk full.*unchanged"):
         build_index(seeds_copy, index_dir, embedder=embedder)
-    assert {p.name: p.read_bytes() for p in index_dir.iterdir()} == before
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".index")]  # no temporary folder left behind
+    assert _files(index_dir) == before  # no temporary folder left behind either
+    assert IndexStore.load(index_dir).manifest.counts["documents"] == 1
+
+
+def _files(index_dir):
+    """Every file of an index folder but the writer's lock note, with its bytes."""
+    return {p.relative_to(index_dir).as_posix(): p.read_bytes() for p in index_dir.rglob("*")
+            if p.is_file() and p.name != ".write.lock"}
+
+
+def _current(index_dir):
+    return version_path(index_dir, current_version(index_dir))
 
 
 def test_missing_index_says_how_to_build_it(tmp_path):
@@ -98,13 +109,14 @@ def test_damaged_index_gives_a_clear_error_with_the_fix(seed_index, tmp_path, da
 
     broken = tmp_path / "broken"
     shutil.copytree(seed_index, broken)
+    version = _current(broken)
     if damage == "truncate":
-        path = broken / "passages.faiss"
+        path = version / "passages.faiss"
         path.write_bytes(path.read_bytes()[:100])
     elif damage == "delete":
-        os.remove(broken / "sentences.npy")
+        os.remove(version / "sentences.npy")
     else:
-        (broken / "manifest.json").write_text("{not json", encoding="utf-8")
+        (version / "manifest.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="qa index"):
         IndexStore.load(broken)
 
@@ -114,11 +126,12 @@ def test_model_or_dimension_mismatch_is_refused(seed_index, tmp_path):
 
     other = tmp_path / "other"
     shutil.copytree(seed_index, other)
-    manifest = json.loads((other / "manifest.json").read_text(encoding="utf-8"))
+    manifest_path = _current(other) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     with pytest.raises(IndexMismatchError, match="built with"):
         Retriever.load(other, model="sentence-transformers/all-MiniLM-L6-v2")
     manifest["format_version"] = 999
-    (other / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(IndexMismatchError, match="format"):
         IndexStore.load(other)
 
@@ -154,7 +167,7 @@ def test_no_documents_is_a_clear_error(tmp_path, embedder):
 
 def test_large_corpora_get_an_approximate_index_that_still_finds_the_answer(tmp_path, embedder, monkeypatch):
     """Above the exact-search limit the index is an HNSW graph; lowered here so the seed crosses it."""
-    monkeypatch.setattr("qa.index.EXACT_SEARCH_LIMIT", 3)
+    monkeypatch.setattr("qa.store.EXACT_SEARCH_LIMIT", 3)
     build_index(SEEDS, tmp_path / "index", embedder=embedder)
     assert Manifest.read(tmp_path / "index").index_type == "IndexHNSWFlat"
     retriever = Retriever.load(tmp_path / "index", embedder=embedder)

@@ -56,7 +56,8 @@ def test_english_question_finds_the_vietnamese_passage(retriever):
 
 def test_json_shape(retriever):
     data = retriever.retrieve("Ai được bầu làm Tổng thống?", k=2).to_dict()
-    assert set(data) == {"query", "language", "hits"}
+    assert set(data) == {"query", "language", "index_version", "hits"}
+    assert data["index_version"] == retriever.store.version != ""
     hit = data["hits"][0]
     assert {"rank", "score", "passage_id", "text", "citation"} <= set(hit)
     assert set(hit["citation"]) == {"document", "title", "section", "paragraph", "start", "end"}

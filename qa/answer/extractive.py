@@ -28,7 +28,7 @@ from qa.records import Hit, SearchResult, Sentence
 from qa.text import STOPWORDS, clean_text, words
 
 if TYPE_CHECKING:
-    from qa.index import IndexStore
+    from qa.store import IndexStore
 
 _WORD = re.compile(r"\w+")
 
@@ -66,7 +66,7 @@ def anchors(question: str) -> set[str]:
 class ExtractiveAnswerer(Answerer):
     """Answers from an index's stored sentence vectors; one instance serves many questions.
 
-    `idf(word)` weighs the question's words by rarity (the retriever's `BM25.idf`); without it every word counts
+    `idf(word)` weighs the question's words by rarity (`LexicalIndex.idf`); without it every word counts
     the same."""
 
     backend = "extractive"
