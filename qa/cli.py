@@ -3,6 +3,7 @@ machine-readable output; errors go to stderr with a non-zero exit (2 for bad inp
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -232,7 +233,7 @@ def echo_live(events: Iterable[AnswerEvent], width: int = 100) -> Answer:
 
 def require_question(question: str | None) -> str:
     if question is None:
-        raise InvalidQuestionError("Give a QUESTION, or use --batch to read questions from stdin.")
+        raise InvalidQuestionError("Give a QUESTION, or use --batch to read questions from stdin.", "empty")
     return question
 
 
@@ -244,7 +245,7 @@ def run_batch(answer: Callable[[str], dict], key: str = "query") -> None:
             row = answer(question)
         except (InvalidQuestionError, InvalidArgumentError) as error:
             failures += 1
-            row = {key: question, "error": str(error)}
+            row = {key: printable(question), "error": str(error)}
         click.echo(json.dumps(row, ensure_ascii=False))
         sys.stdout.flush()
     if failures:
@@ -252,9 +253,20 @@ def run_batch(answer: Callable[[str], dict], key: str = "query") -> None:
 
 
 def _stdin_lines() -> Iterator[str]:
-    for line in sys.stdin:
-        if line.strip():
-            yield line.rstrip("\n")
+    """Stdin's non-blank lines as UTF-8 whatever the locale; an undecodable byte becomes a lone surrogate
+    (surrogateescape), which `validate_question` refuses, so one bad line never ends the batch."""
+    stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")  # universal newlines
+    try:
+        for line in stream:
+            if line.strip():
+                yield line.rstrip("\n")
+    finally:
+        stream.detach()  # leave sys.stdin's buffer open
+
+
+def printable(text: str) -> str:
+    """`text` with each lone surrogate (an undecodable input byte) shown as U+FFFD, so the output stays UTF-8."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def format_hit(hit) -> str:

@@ -8,7 +8,14 @@ class QAError(Exception):
 
 
 class InvalidQuestionError(QAError, ValueError):
-    """The question is empty, blank or too long."""
+    """The question is empty (nothing visible in it), too long, or holds invalid Unicode.
+
+    `reason` says which ("empty", "too_long", "invalid_unicode"), so a front end can word its own message
+    without parsing this one."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class InvalidArgumentError(QAError, ValueError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import qa.documents
 import qa.text
@@ -43,7 +43,6 @@ class ChunkingSettings:
 def split_document(document: Document, settings: ChunkingSettings = ChunkingSettings()) -> list[Passage]:
     """The document's passages in reading order, each knowing its section, paragraph and source span."""
     text = document.text
-    stem = PurePosixPath(document.name).with_suffix("").as_posix()
     passages: list[Passage] = []
     section: str | None = None
     paragraph = 0
@@ -58,7 +57,7 @@ def split_document(document: Document, settings: ChunkingSettings = ChunkingSett
             start, end = group[0][0], group[-1][1]
             sentences = tuple(Sentence(clean_text(text[s:e]), s, e) for s, e in group)
             passages.append(Passage(
-                id=f"{stem}#{paragraph}.{part}",
+                id=f"{document.name}#{paragraph}.{part}",  # the whole name: notes.txt and notes.md differ
                 document=document.name,
                 title=document.title,
                 section=section,

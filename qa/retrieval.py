@@ -27,19 +27,27 @@ MAX_K = 50
 
 def validate_question(question: str) -> str:
     """The question NFC-normalised (a decomposed "à" is the same question as a precomposed one) and stripped of
-    surrounding white space, or `InvalidQuestionError`."""
-    if not isinstance(question, str) or not question.strip():
-        raise InvalidQuestionError("The question is empty: type a question.")
+    surrounding white space, or `InvalidQuestionError`. A question with nothing visible in it (only white space,
+    zero-width, bidi, control or lone combining characters) counts as empty: it would otherwise be answered from
+    whichever passage happens to lie closest to nothing."""
+    if not isinstance(question, str) or not has_visible_text(question):
+        raise InvalidQuestionError("The question is empty: type a question.", "empty")
     question = unicodedata.normalize("NFC", question).strip()
     try:
         question.encode("utf-8")
     except UnicodeEncodeError as error:  # a lone surrogate: no tokenizer or file can hold it
         raise InvalidQuestionError(f"The question holds invalid Unicode at character {error.start + 1} "
-                                   f"({question[error.start]!r}, a lone surrogate); retype it.") from None
+                                   f"({question[error.start]!r}, a lone surrogate); retype it.",
+                                   "invalid_unicode") from None
     if len(question) > MAX_QUESTION_CHARS:
         raise InvalidQuestionError(
-            f"The question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}.")
+            f"The question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}.", "too_long")
     return question
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether `text` holds a letter, digit, punctuation mark or symbol (Unicode categories L, N, P, S)."""
+    return any(unicodedata.category(char)[0] in "LNPS" for char in text)
 
 
 def validate_k(k: int) -> int:

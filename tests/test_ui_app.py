@@ -67,11 +67,19 @@ def test_the_panel_follows_the_question_language():
 
 def test_friendly_messages_for_bad_input_and_a_missing_index():
     from qa import IndexNotFoundError, InvalidQuestionError
+    from qa.retrieval import validate_question
 
-    assert "Hãy gõ một câu hỏi" in describe_error(InvalidQuestionError("empty"), "  ")
-    assert "Please type a question" in describe_error(InvalidQuestionError("empty"), "")
-    assert "2001 ký tự" in describe_error(InvalidQuestionError("long"), "Tại sao " + "ư" * 1993)
-    assert "characters long" in describe_error(InvalidQuestionError("long"), "why " * 501)
+    def refusal(question: str) -> str:
+        with pytest.raises(InvalidQuestionError) as caught:
+            validate_question(question)
+        return describe_error(caught.value, question)
+
+    assert "Hãy gõ một câu hỏi" in refusal("  ") and "Please type a question" in refusal("")
+    assert "Please type a question" in refusal("\u200b\u202e\u2066 \u00ad")  # nothing visible
+    assert "2001 ký tự" in refusal("Tại sao " + "ư" * 1993)
+    assert "characters long" in refusal("why " * 501)
+    invalid = refusal("Aliev \ud800?")
+    assert "invalid Unicode" in invalid and "characters long" not in invalid
     assert "qa index" in describe_error(IndexNotFoundError("No index in x"), "Where?")
     message = describe_error(RuntimeError("secret internals"), "Where?")
     assert "secret" not in message and "Traceback" not in message and "error" in message

@@ -67,7 +67,7 @@ def api_vote_row(question: str, answer: str, vote: Any, citations: list | None) 
     if vote not in ("up", "down"):
         raise qa.InvalidArgumentError(f'vote must be "up" or "down", got {vote!r}.')
     if not isinstance(question, str) or not question.strip():
-        raise qa.InvalidQuestionError("The question is empty.")
+        raise qa.InvalidQuestionError("The question is empty.", "empty")
     return {"vote": vote, "source": "api", "question": question.strip(), "answer": answer,
             "citations": list(citations or [])}
 

@@ -64,9 +64,11 @@ def describe_error(error: Exception, question: str) -> str:
     """A short, friendly message for any failure; unexpected ones are logged with their trace and an id."""
     language = qa.detect_language(question) if isinstance(question, str) and question.strip() else None
     if isinstance(error, qa.InvalidQuestionError):
-        if not isinstance(question, str) or not question.strip():
+        if error.reason == "empty" or not isinstance(question, str):
             return say("empty", None)
-        return say("too_long", language or EN, n=len(question.strip()), limit=qa.MAX_QUESTION_CHARS)
+        if error.reason == "too_long":
+            return say("too_long", language or EN, n=len(question.strip()), limit=qa.MAX_QUESTION_CHARS)
+        return str(error)
     if isinstance(error, (qa.IndexNotFoundError, qa.SeedsNotFoundError)):
         return say("no_index", language or EN)
     if isinstance(error, (qa.IndexCorruptError, qa.IndexMismatchError, qa.ModelNotAvailableError)):
