@@ -50,3 +50,9 @@ clean:
 .PHONY: bench-quality
 bench-quality: model
 	$(BIN)/python scripts/bench_quality.py
+
+# Load on the chat's HTTP API: 50 concurrent users × 4 questions against `qa chat`, every answer checked, next to
+# the bare library answering the same questions in-process (eval-out/bench-load/report.json).
+.PHONY: bench-load
+bench-load: model
+	$(BIN)/python scripts/bench_load.py --seeds $(SEEDS) --index $(INDEX)
