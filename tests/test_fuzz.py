@@ -122,8 +122,9 @@ k_values = st.one_of(
 # -------------------------------------------------------------------------------------------- expectations
 
 def must_refuse(question: str) -> str | None:
-    """What the question must be refused for, when it must: blank, or too long however it is normalised."""
-    if not question.strip():
+    """What the question must be refused for, when it must: nothing visible in it (no letter, digit, punctuation
+    or symbol), or too long however it is normalised."""
+    if not any(unicodedata.category(char)[0] in "LNPS" for char in question):
         return "empty"
     if len(question.strip()) > LIMIT and len(nfc(question).strip()) > LIMIT:
         return str(LIMIT)
