@@ -11,11 +11,13 @@ caller (a CLI command) can use `Assistant` directly.
 from qa.answer import (Answer, AnswerCitation, AnswerEvent, Answerer, AnswerSettings, Assistant, ExtractiveAnswerer,
                        LLMAnswerer, LLMError, LLMFallbackWarning, LLMSettings, contextualize, final_answer,
                        is_follow_up)
+from qa.corpus import MAX_DOCUMENT_BYTES, DocumentInfo, add_documents, example_questions, list_documents, remove_document
 from qa.default_model import DEFAULT_MODEL, prepare_default_model
 from qa.documents import SkippedDocumentWarning, read_documents
 from qa.embeddings import Embedder
 from qa.engine import Engine
-from qa.errors import (IndexBusyError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexWriteError,
+from qa.indexer import BackgroundIndexer, IndexingStatus
+from qa.errors import (DocumentRejectedError, IndexBusyError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexWriteError,
                        InvalidArgumentError, InvalidQuestionError, ModelNotAvailableError, QAError, SeedsNotFoundError,
                        SeedUnreadableError)
 from qa.index import BuildReport, IndexStatus, build_index, current_version, index_status
@@ -28,6 +30,7 @@ from qa.retrieval import MAX_QUESTION_CHARS, RetrievalSettings, Retriever, valid
 __all__ = [
     "Answer", "AnswerCitation", "AnswerEvent", "Answerer", "AnswerSettings", "Assistant", "ExtractiveAnswerer",
     "LLMAnswerer", "LLMError", "LLMFallbackWarning", "LLMSettings", "contextualize", "final_answer", "is_follow_up",
+    "MAX_DOCUMENT_BYTES", "DocumentInfo", "add_documents", "example_questions", "list_documents", "BackgroundIndexer", "IndexingStatus", "remove_document", "DocumentRejectedError",
     "DEFAULT_MODEL", "prepare_default_model", "SkippedDocumentWarning", "read_documents", "Embedder", "Engine",
     "IndexBusyError", "IndexCorruptError", "IndexMismatchError", "IndexNotFoundError", "IndexWriteError",
     "InvalidArgumentError", "InvalidQuestionError", "ModelNotAvailableError", "QAError", "SeedsNotFoundError",

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from qa.cli_options import (common_options, fail, json_option, llm_options, model_option, open_retriever,
-                             reports_errors)
+from qa.cli_options import (common_options, echo_build_report, fail, json_option, llm_options, model_option,
+                             open_retriever, reports_errors)
 from qa.errors import InvalidArgumentError, InvalidQuestionError
 
 if TYPE_CHECKING:
@@ -88,16 +88,7 @@ def index_command(seeds_dir: Path, index_dir: Path, model: str | None, force: bo
     report = build_index(seeds_dir, index_dir, model, retrieval=retrieval, force=force, wait=wait,
                          show_progress=not as_json,
                          log=lambda m: click.echo(m, err=True))
-    if as_json:
-        click.echo(json.dumps(asdict(report), ensure_ascii=False))
-    elif report.status == "up-to-date":
-        click.echo(f"{index_dir} is up to date ({report.documents} document(s), {report.passages} passages, "
-                   f"model {report.model}); nothing re-embedded.")
-    else:
-        click.echo(f"Built {index_dir} in {report.seconds:.1f} s: {report.documents} document(s), "
-                   f"{report.passages} passages, {report.sentences} sentences with {report.model}"
-                   + (f" ({report.embedded_texts} texts embedded, {report.reused_texts} reused)."
-                      if report.reused_texts else "."))
+    echo_build_report(report, index_dir, as_json)
 
 
 @main.command("status")
@@ -177,8 +168,7 @@ def ask_command(question: str | None, seeds_dir: Path, index_dir: Path, model: s
         answer = final_answer(events)
         click.echo(textwrap.fill(answer.answer, width=100) + "\n")
     for c in answer.citations:
-        where = " › ".join(part for part in (c.title, c.section, f"¶{c.paragraph}") if part)
-        click.echo(f"[{c.marker}] {where}  ({c.document} {c.start}:{c.end})")
+        click.echo(f"[{c.marker}] {where_cited(c)}  ({c.document} {c.start}:{c.end})")
         click.echo(textwrap.fill(f"“{c.quote}”", width=100, initial_indent="    ", subsequent_indent="    "))
     if not answer.answered:
         click.echo("Closest passages:" if answer.language == "en" else "Các đoạn gần nhất:")
@@ -269,16 +259,23 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def where_cited(c) -> str:
+    """Title › section path › p. N › ¶N, as a citation or hit is printed."""
+    page = f"p. {c.page}" if c.page is not None else None
+    return " › ".join(part for part in (c.title, c.section, page, f"¶{c.paragraph}") if part)
+
+
 def format_hit(hit) -> str:
     c = hit.citation
-    where = " › ".join(part for part in (c.title, c.section, f"¶{c.paragraph}") if part)
     body = textwrap.fill(hit.text, width=100, initial_indent="    ", subsequent_indent="    ")
-    return f"[{hit.rank}] {hit.score:.3f}  {where}  ({c.document} {c.start}:{c.end})\n{body}\n"
+    return f"[{hit.rank}] {hit.score:.3f}  {where_cited(c)}  ({c.document} {c.start}:{c.end})\n{body}\n"
 
 
+from qa.corpus_commands import add_command, list_command, remove_command  # noqa: E402
 from qa.evaluation.command import eval_command  # noqa: E402
 
-main.add_command(eval_command)
+for _command in (eval_command, add_command, remove_command, list_command):
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

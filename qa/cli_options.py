@@ -10,11 +10,11 @@ from pathlib import Path
 
 import click
 
-from qa.errors import (IndexNotFoundError, InvalidArgumentError, InvalidQuestionError, QAError, SeedsNotFoundError,
-                       SeedUnreadableError)
+from qa.errors import (DocumentRejectedError, IndexNotFoundError, InvalidArgumentError, InvalidQuestionError, QAError,
+                       SeedsNotFoundError, SeedUnreadableError)
 
 USAGE_ERRORS = (InvalidQuestionError, InvalidArgumentError, SeedsNotFoundError, SeedUnreadableError,
-                IndexNotFoundError)
+                IndexNotFoundError, DocumentRejectedError)
 
 
 def fail(message: str, code: int) -> None:
@@ -50,14 +50,60 @@ def common_options(command: Callable) -> Callable:
     command = click.option("--index", "index_dir", type=click.Path(path_type=Path), default=Path("index"),
                            show_default=True, help="Folder of the built index.")(command)
     command = click.option("--seeds", "seeds_dir", type=click.Path(path_type=Path), default=Path("seeds"),
-                           show_default=True, help="Folder of input documents (.txt, .md).")(command)
+                           show_default=True, help="Folder of input documents (.txt, .md, .pdf, .docx, .html).")(command)
     return command
 
 
-model_option = click.option("--model", default=None, envvar="QA_MODEL", show_envvar=True,
-                            help="Any sentence-transformers model: a local folder or a hub name "
-                                 "[default: intfloat/multilingual-e5-small, prepared offline].")
+def _into_environment(name: str) -> Callable:
+    """A click callback that hands an option to every model load of this command through its variable (the
+    library reads $QA_DEVICE and $QA_BATCH_SIZE), after checking it."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        if value is not None:
+            import os
+
+            from qa.embeddings import resolve_batch_size, resolve_device
+
+            try:
+                (resolve_device if name == "QA_DEVICE" else resolve_batch_size)(value)
+            except InvalidArgumentError as error:
+                raise click.BadParameter(str(error)) from None
+            os.environ[name] = str(value)
+        return value
+
+    return callback
+
+
+def model_option(command: Callable) -> Callable:
+    """--model, plus --device and --batch-size for where and how the model runs."""
+    command = click.option("--batch-size", type=int, default=None, expose_value=False,
+                           callback=_into_environment("QA_BATCH_SIZE"),
+                           help="Texts embedded per batch [default: $QA_BATCH_SIZE, else 32].")(command)
+    command = click.option("--device", default=None, expose_value=False, callback=_into_environment("QA_DEVICE"),
+                           help="auto, cpu, cuda, cuda:N or mps [default: $QA_DEVICE, else auto: CUDA, then "
+                                "MPS, then CPU].")(command)
+    return click.option("--model", default=None, envvar="QA_MODEL", show_envvar=True,
+                        help="Any sentence-transformers model: a local folder or a hub name, downloaded when the "
+                             "hub is reachable and HF_HUB_OFFLINE is unset [default: "
+                             "intfloat/multilingual-e5-small, prepared offline].")(command)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def echo_build_report(report, index_dir: Path, as_json: bool) -> None:
+    """What `qa index` (and `qa add` / `qa remove`, which re-index) print about a build."""
+    import json
+    from dataclasses import asdict
+
+    if as_json:
+        click.echo(json.dumps(asdict(report), ensure_ascii=False))
+    elif report.status == "up-to-date":
+        click.echo(f"{index_dir} is up to date ({report.documents} document(s), {report.passages} passages, "
+                   f"model {report.model}); nothing re-embedded.")
+    else:
+        click.echo(f"Built {index_dir} in {report.seconds:.1f} s: {report.documents} document(s), "
+                   f"{report.passages} passages, {report.sentences} sentences with {report.model}"
+                   + (f" ({report.embedded_texts} texts embedded, {report.reused_texts} reused)."
+                      if report.reused_texts else "."))
 
 
 def llm_options(command: Callable) -> Callable:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import SeedsNotFoundError, SeedUnreadableError
+from qa.formats import SUFFIXES, Extracted, UnreadableDocumentError, extract
 from qa.language import detect_language
 from qa.records import Document
 from qa.text import iter_paragraph_blocks
 
-DOCUMENT_SUFFIXES = (".txt", ".md")
+DOCUMENT_SUFFIXES = SUFFIXES
 _FINAL_PUNCTUATION = tuple('.!?:;…,"”’)')
 _MAX_HEADING_CHARS = 100
 _MAX_HEADING_WORDS = 12
@@ -20,7 +21,8 @@ _MAX_TITLE_CHARS = 200
 
 
 class SkippedDocumentWarning(UserWarning):
-    """A seed file was skipped (not UTF-8, or empty); the message names it."""
+    """A seed file was skipped (not UTF-8, empty, an encrypted or scanned PDF, a corrupt Word file…); the message
+    names it and says why."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,8 @@ def seed_files(seeds_dir: Path) -> list[Path]:
     """The document files of a seeds folder, in a stable order."""
     seeds_dir = Path(seeds_dir)
     if not seeds_dir.is_dir():
-        raise SeedsNotFoundError(f"Seeds folder not found: {seeds_dir}. Put .txt or .md documents there.")
+        raise SeedsNotFoundError(f"Seeds folder not found: {seeds_dir}. Put documents there "
+                                 f"({', '.join(DOCUMENT_SUFFIXES)}).")
     return sorted(p for p in seeds_dir.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES)
 
 
@@ -56,34 +59,46 @@ def read_documents(seeds_dir: Path) -> list[Document]:
         name = path.relative_to(seeds_dir).as_posix()
         raw = read_seed(path)
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            warnings.warn(f"Skipping {name}: not valid UTF-8 ({error.reason} at byte {error.start})",
+            extracted = extract(name, raw)
+        except UnreadableDocumentError as error:
+            warnings.warn(f"Skipping {name}: {error}", SkippedDocumentWarning, stacklevel=2)
+            continue
+        except Exception as error:  # noqa: BLE001 - a parser's own failure on a malformed file skips that file
+            warnings.warn(f"Skipping {name}: it could not be parsed ({type(error).__name__}: {error})",
                           SkippedDocumentWarning, stacklevel=2)
             continue
-        if not text.strip():
+        if not extracted.text.strip():
             warnings.warn(f"Skipping {name}: the file is empty", SkippedDocumentWarning, stacklevel=2)
             continue
-        documents.append(make_document(name, text, hashlib.sha256(raw).hexdigest()))
+        documents.append(make_document(name, extracted, hashlib.sha256(raw).hexdigest()))
     return documents
 
 
-def make_document(name: str, text: str, sha256: str = "") -> Document:
-    text = text.removeprefix("\ufeff")  # a byte-order mark is not content
-    return Document(name=name, text=text, title=document_title(name, text), language=detect_language(text[:5000]),
-                    sha256=sha256 or hashlib.sha256(text.encode("utf-8")).hexdigest())
+def make_document(name: str, source: str | Extracted, sha256: str = "") -> Document:
+    """A document from its text (or a reader's output: text, title and pages)."""
+    extracted = source if isinstance(source, Extracted) else Extracted(source.removeprefix("\ufeff"), "text")
+    text = extracted.text
+    return Document(name=name, text=text, title=document_title(name, text, extracted.title),
+                    language=detect_language(text[:5000]),
+                    sha256=sha256 or hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                    kind=extracted.kind, page_starts=extracted.page_starts)
 
 
-def document_title(name: str, text: str) -> str:
-    """The first line when it reads as a title, else the file name; Wikipedia's `_` shown as spaces."""
+def document_title(name: str, text: str, named: str | None = None) -> str:
+    """The first line when it reads as a title, else the title the file names (PDF or Word metadata, HTML
+    <title>), else the file name; Wikipedia's `_` shown as spaces."""
     first_line = text.lstrip().split("\n", 1)[0].strip()
     if first_line and len(first_line) <= _MAX_TITLE_CHARS and not first_line.endswith("."):
         return first_line.lstrip("#").strip().replace("_", " ")
+    if named and len(named) <= _MAX_TITLE_CHARS:
+        return named
     return Path(name).stem.replace("_", " ")
 
 
-def document_blocks(text: str) -> list[Block]:
-    """Headings and paragraphs after the title line, in order; spans point into `text`."""
+def document_blocks(text: str, marked_headings: bool = False) -> list[Block]:
+    """Headings and paragraphs after the title line, in order; spans point into `text`. With `marked_headings`
+    (text assembled from a format that marks its headings: PDF, Word, HTML) only `#` lines are headings, so a
+    short table row or caption is not taken for one."""
     blocks = list(iter_paragraph_blocks(text))
     if not blocks:
         return []
@@ -98,11 +113,17 @@ def document_blocks(text: str) -> list[Block]:
         blocks[0] = (rest_start, first_end)
     if not looks_like_title(text[first_start:first_line_end if first_line_end != -1 else first_end]):
         blocks.insert(0, (first_start, first_end))
-    return [Block("heading" if is_heading(text[s:e]) else "paragraph", s, e) for s, e in blocks]
+    heading = is_marked_heading if marked_headings else is_heading
+    return [Block("heading" if heading(text[s:e]) else "paragraph", s, e) for s, e in blocks]
 
 
 def looks_like_title(line: str) -> bool:
     return len(line) <= _MAX_TITLE_CHARS and not line.rstrip().endswith(".")
+
+
+def is_marked_heading(block: str) -> bool:
+    block = block.strip()
+    return block.startswith("#") and "\n" not in block
 
 
 def is_heading(block: str) -> bool:
@@ -116,3 +137,9 @@ def is_heading(block: str) -> bool:
 
 def heading_text(block: str) -> str:
     return block.strip().lstrip("#").strip()
+
+
+def heading_level(block: str) -> int:
+    """A Markdown heading's level (the number of `#`), 1 for a heading found by its shape."""
+    block = block.strip()
+    return min(len(block) - len(block.lstrip("#")), 6) or 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -11,9 +12,46 @@ from pathlib import Path
 import numpy as np
 
 from qa.default_model import DEFAULT_MODEL, prepare_default_model
-from qa.errors import ModelNotAvailableError
+from qa.errors import InvalidArgumentError, ModelNotAvailableError
 
 MODEL_ENV = "QA_MODEL"
+DEVICE_ENV = "QA_DEVICE"
+BATCH_SIZE_ENV = "QA_BATCH_SIZE"
+DEFAULT_BATCH_SIZE = 32
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def resolve_device(device: str | None = None) -> str:
+    """The torch device to run on: the argument, else $QA_DEVICE, else "auto" (CUDA, then Apple MPS, then CPU)."""
+    device = (device or os.environ.get(DEVICE_ENV) or "auto").strip().lower()
+    if not _DEVICE.fullmatch(device):
+        raise InvalidArgumentError(f"Unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps.")
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else "cpu"
+
+
+def resolve_batch_size(batch_size: int | None = None) -> int:
+    """Texts encoded per batch: the argument, else $QA_BATCH_SIZE, else 32."""
+    value = batch_size if batch_size is not None else os.environ.get(BATCH_SIZE_ENV) or DEFAULT_BATCH_SIZE
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if not 1 <= size <= 4096 or isinstance(value, bool):
+        raise InvalidArgumentError(f"The batch size must be a whole number from 1 to 4096, got {value!r}.")
+    return size
+
+
+def hub_offline() -> bool:
+    """Whether the Hugging Face hub must not be asked ($HF_HUB_OFFLINE or $TRANSFORMERS_OFFLINE set)."""
+    return any(os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+               for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
 def configured_model(model: str | None = None) -> str:
@@ -61,25 +99,32 @@ class Embedder:
 
     name: str
     model: object  # sentence_transformers.SentenceTransformer, typed loosely to keep import time low
+    batch_size: int = DEFAULT_BATCH_SIZE
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @classmethod
-    def load(cls, model: str | None = None) -> "Embedder":
+    def load(cls, model: str | None = None, *, device: str | None = None,
+             batch_size: int | None = None) -> "Embedder":
+        """Load `model` (see `configured_model`) on `device` (see `resolve_device`). A hub name not yet in the
+        local cache is downloaded, with progress, unless the hub is switched off ($HF_HUB_OFFLINE)."""
         name = canonical_model_name(configured_model(model))
+        device, batch_size = resolve_device(device), resolve_batch_size(batch_size)
         location = model_location(name)
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()  # a per-load weight bar is noise on every CLI call
         try:
-            loaded = SentenceTransformer(location, device="cpu", local_files_only=True)
+            loaded = SentenceTransformer(location, device=device, local_files_only=True)
         except (OSError, ValueError) as error:
-            raise ModelNotAvailableError(
-                f"Cannot load the embedding model {name!r} offline: it is neither a local sentence-transformers "
-                f"folder nor in the Hugging Face cache ({error.__class__.__name__}). Pass a local folder with "
-                f"--model PATH or {MODEL_ENV}=PATH."
-            ) from error
-        return cls(name=name, model=loaded)
+            if hub_offline() or Path(location).expanduser().exists():
+                raise ModelNotAvailableError(
+                    f"Cannot load the embedding model {name!r} offline: it is neither a local sentence-transformers "
+                    f"folder nor in the Hugging Face cache ({error.__class__.__name__}). Pass a local folder with "
+                    f"--model PATH or {MODEL_ENV}=PATH, or unset HF_HUB_OFFLINE to download it."
+                ) from error
+            loaded = _download(name, location, device)
+        return cls(name=name, model=loaded, batch_size=batch_size)
 
     @property
     def dimension(self) -> int:
@@ -103,7 +148,39 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
-            vectors = self.model.encode(list(texts), prompt_name=prompt_name, batch_size=32,
+            vectors = self.model.encode(list(texts), prompt_name=prompt_name, batch_size=self.batch_size,
                                         normalize_embeddings=True, convert_to_numpy=True,
                                         show_progress_bar=show_progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _download(name: str, location: str, device: str):
+    """Fetch a hub model into the Hugging Face cache (the hub's own progress bars show on stderr) and load it."""
+    import socket
+    import sys
+    import urllib.parse
+
+    from huggingface_hub import constants
+    from huggingface_hub.utils import enable_progress_bars
+    from sentence_transformers import SentenceTransformer
+
+    endpoint = urllib.parse.urlsplit(constants.ENDPOINT)
+    try:  # one quick probe: the hub client's own retries would take a minute to say the same
+        socket.create_connection((endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80)),
+                                 timeout=10).close()
+    except OSError as error:
+        raise ModelNotAvailableError(
+            f"Cannot download the embedding model {name!r}: the Hugging Face hub ({constants.ENDPOINT}) cannot be "
+            f"reached ({error.strerror or error}). Pass a local folder with --model PATH or {MODEL_ENV}=PATH, "
+            f"or run once where the hub is reachable to fill the cache."
+        ) from None
+    enable_progress_bars()
+    print(f"Downloading the embedding model {name} from the Hugging Face hub (once)…", file=sys.stderr, flush=True)
+    try:
+        return SentenceTransformer(location, device=device)
+    except Exception as error:  # noqa: BLE001 - network, authentication and format failures all end here
+        raise ModelNotAvailableError(
+            f"Cannot download the embedding model {name!r} from the Hugging Face hub: {error.__class__.__name__}: "
+            f"{str(error).splitlines()[0][:300] if str(error) else 'no detail'}. Check the name and your network, "
+            f"or pass a local folder with --model PATH or {MODEL_ENV}=PATH."
+        ) from error

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.answer import Answer, AnswerEvent, AnswerSettings, Assistant, LLMSettings, final_answer
+from qa.embeddings import Embedder
 from qa.errors import InvalidArgumentError, QAError
 from qa.index import current_version
 from qa.records import SearchResult
@@ -172,6 +173,12 @@ class Engine:
     @property
     def loaded(self) -> bool:
         return self._current() is not None
+
+    def loaded_embedder(self) -> Embedder | None:
+        """The model the current assistant uses, or None before the first load: a background rebuild of the
+        same index reuses it instead of loading a second copy (its encode lock keeps sharing safe)."""
+        snapshot = self._current()
+        return snapshot.assistant.retriever.embedder if snapshot else None
 
     @property
     def version(self) -> str | None:

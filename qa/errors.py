@@ -52,3 +52,7 @@ class IndexWriteError(QAError):
 
 class SeedUnreadableError(QAError):
     """A document in the seeds folder exists but cannot be read (permission, I/O error)."""
+
+
+class DocumentRejectedError(QAError, ValueError):
+    """A file offered to the corpus was refused (type, size or content); the message names it and says why."""

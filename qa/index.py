@@ -146,7 +146,7 @@ def _build_locked(seeds_dir: Path, index_dir: Path, model_name: str, settings: C
     try:
         retrieval = retrieval or RetrievalSettings.from_dict(old.manifest.retrieval if old else None)
         reusable = _reusable_vectors(old, embedder) if old is not None and not force else {}
-        passage_vectors, sentence_vectors, embedded, reused = _embed(passages, reusable, embedder, show_progress)
+        passage_vectors, sentence_vectors, embedded, reused = _embed(passages, reusable, embedder, show_progress, log)
     finally:
         if old is not None:
             old.close()  # unpinned, so the sweep below can remove it once no other reader has it
@@ -169,13 +169,15 @@ def _build_locked(seeds_dir: Path, index_dir: Path, model_name: str, settings: C
                        embedded, reused, time.perf_counter() - started, status.reason, version)
 
 
-def _embed(passages: list[Passage], reusable: dict[str, np.ndarray], embedder: Embedder,
-           show_progress: bool) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _embed(passages: list[Passage], reusable: dict[str, np.ndarray], embedder: Embedder, show_progress: bool,
+           log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Vectors for all passages and sentences, computing only texts with no reusable vector (each text once)."""
     passage_texts = [p.text for p in passages]
     sentence_texts = [s.text for p in passages for s in p.sentences]
     distinct = dict.fromkeys(passage_texts + sentence_texts)
     todo = [t for t in distinct if t not in reusable]
+    if todo:
+        log(f"Embedding {len(todo)} new text(s) with {embedder.name}…")
     vectors = dict(zip(todo, embedder.encode_passages(todo, show_progress=show_progress)))
 
     def stack(texts: list[str]) -> np.ndarray:

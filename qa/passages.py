@@ -13,13 +13,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import qa.documents
+import qa.formats
 import qa.text
-from qa.documents import document_blocks, heading_text
+from qa.documents import document_blocks, heading_level, heading_text
 from qa.records import Document, Passage, Sentence
 from qa.text import clean_text, find_references, sentence_spans
 
 
-_SPLITTING_CODE = (__file__, qa.documents.__file__, qa.text.__file__)
+_SPLITTING_CODE = (__file__, qa.documents.__file__, qa.formats.__file__, qa.text.__file__)
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,14 @@ def split_document(document: Document, settings: ChunkingSettings = ChunkingSett
     """The document's passages in reading order, each knowing its section, paragraph and source span."""
     text = document.text
     passages: list[Passage] = []
-    section: str | None = None
+    headings: list[tuple[int, str]] = []  # the open headings, outermost first: (level, text)
     paragraph = 0
-    for block in document_blocks(text):
+    for block in document_blocks(text, marked_headings=document.kind != "text"):
         if block.kind == "heading":
-            section = heading_text(text[block.start:block.end])
+            level = heading_level(text[block.start:block.end])
+            headings = [h for h in headings if h[0] < level] + [(level, heading_text(text[block.start:block.end]))]
             continue
+        section = " › ".join(heading for _, heading in headings) or None
         paragraph += 1
         spans = sentence_spans(text, block.start, block.end)
         windows = sentence_windows(text, spans, settings.max_words, settings.overlap_sentences)
@@ -68,6 +71,7 @@ def split_document(document: Document, settings: ChunkingSettings = ChunkingSett
                 sentences=tuple(s for s in sentences if s.text),
                 references=tuple(find_references(text[start:end])),
                 language=document.language,
+                page=document.page_at(start),
             ))
     return [p for p in passages if p.text]
 

@@ -7,6 +7,7 @@ Character offsets always point into `Document.text` exactly as read from disk, s
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,7 +18,17 @@ class Document:
     text: str  # exactly as read, so citation spans stay valid
     title: str
     language: str  # "vi" or "en", detected from the text
-    sha256: str
+    sha256: str  # of the file's bytes
+    kind: str = "text"  # the format it was read from: "text", "pdf", "docx" or "html"
+    page_starts: tuple[int, ...] = ()  # offset in `text` where page 1, 2, … starts (PDFs); empty otherwise
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page that `offset` of the text lies on, or None for a document without pages."""
+        return bisect.bisect_right(self.page_starts, offset) or None if self.page_starts else None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Document":
+        return cls(**{**data, "page_starts": tuple(data.get("page_starts", ()))})
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,7 @@ class Passage:
     sentences: tuple[Sentence, ...]
     references: tuple[str, ...] = ()  # reference markers found in the source, e.g. ("15", "16")
     language: str = "vi"
+    page: int | None = None  # the page it starts on, for documents with pages (PDF)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,14 +68,16 @@ class Passage:
 class Citation:
     document: str
     title: str
-    section: str | None
+    section: str | None  # the heading path, "Heading › Subheading"
     paragraph: int
     start: int
     end: int
+    page: int | None = None  # PDFs: the page the passage starts on
 
     @classmethod
     def of(cls, passage: Passage) -> "Citation":
-        return cls(passage.document, passage.title, passage.section, passage.paragraph, passage.start, passage.end)
+        return cls(passage.document, passage.title, passage.section, passage.paragraph, passage.start, passage.end,
+                   passage.page)
 
 
 @dataclass(frozen=True)

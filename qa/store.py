@@ -140,7 +140,7 @@ class IndexStore:
                 raise IndexCorruptError(f"{path} is truncated or altered ({path.stat().st_size} bytes, the manifest "
                                         f"says {size}). " + rebuild_hint(index_dir))
         try:
-            documents = {d["name"]: Document(**d) for d in _read_jsonl(folder / "documents.jsonl")}
+            documents = {d["name"]: Document.from_dict(d) for d in _read_jsonl(folder / "documents.jsonl")}
             passages = [Passage.from_dict(p) for p in _read_jsonl(folder / "passages.jsonl")]
             passage_index = faiss.read_index(str(folder / "passages.faiss"), faiss.IO_FLAG_MMAP)
             sentence_vectors = np.load(folder / "sentences.npy", mmap_mode="r")

@@ -187,8 +187,8 @@ def ensure_index(seeds: Path, index: Path) -> None:
 
 
 @contextmanager
-def chat_server(index: Path, seeds: Path, log_path: Path, port: int = 0,
-                timeout: float = 180.0) -> Iterator[str]:
+def chat_server(index: Path, seeds: Path, log_path: Path, port: int = 0, timeout: float = 180.0,
+                extra_args: Sequence[str] = ()) -> Iterator[str]:
     """`qa chat` on 127.0.0.1:`port` (a free one when 0) as a subprocess; yields its URL once it serves the page,
     and always stops it (its own process group, so nothing it started is left behind)."""
     import httpx
@@ -199,7 +199,7 @@ def chat_server(index: Path, seeds: Path, log_path: Path, port: int = 0,
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
             [str(QA_COMMAND), "chat", "--index", str(index), "--seeds", str(seeds), "--host", "127.0.0.1",
-             "--port", str(port), "--feedback", str(log_path.with_name("feedback.jsonl"))],
+             "--port", str(port), "--feedback", str(log_path.with_name("feedback.jsonl")), *extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             deadline = time.monotonic() + timeout

@@ -89,7 +89,7 @@ def test_json_shape(assistant):
     assert {"question", "language", "answered", "answer", "short_answer", "confidence", "citations",
             "hits"} <= set(data)
     assert set(data["citations"][0]) == {"marker", "passage_id", "document", "title", "section", "paragraph",
-                                         "start", "end", "quote"}
+                                         "start", "end", "quote", "page"}
     assert data["short_answer"] == "Aliev"
 
 

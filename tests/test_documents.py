@@ -67,7 +67,7 @@ def test_bad_files_are_skipped_with_a_warning_naming_them(tmp_path):
     (tmp_path / "good.md").write_text("# Good\n\nA real paragraph here.", encoding="utf-8")
     (tmp_path / "empty.txt").write_text("  \n", encoding="utf-8")
     (tmp_path / "latin1.txt").write_bytes("Tiếng Việt".encode("utf-8")[:-1] + b"\xff\xfe")
-    (tmp_path / "ignored.pdf").write_bytes(b"%PDF")
+    (tmp_path / "ignored.rtf").write_bytes(b"{\\rtf1 not a supported format}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         documents = read_documents(tmp_path)

@@ -60,7 +60,7 @@ def test_json_shape(retriever):
     assert data["index_version"] == retriever.store.version != ""
     hit = data["hits"][0]
     assert {"rank", "score", "passage_id", "text", "citation"} <= set(hit)
-    assert set(hit["citation"]) == {"document", "title", "section", "paragraph", "start", "end"}
+    assert set(hit["citation"]) == {"document", "title", "section", "paragraph", "start", "end", "page"}
 
 
 @pytest.mark.parametrize("question", ["", "   \n\t", "x" * (MAX_QUESTION_CHARS + 1)])

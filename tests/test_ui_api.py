@@ -57,7 +57,15 @@ def roundtrip(data: dict) -> dict:
 
 def test_only_the_documented_endpoints_are_public(client):
     assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == \
-        {"/ask", "/search", "/feedback"}
+        {"/ask", "/search", "/feedback", "/ask_json", "/search_json"}
+
+
+def test_the_json_text_endpoints_the_mcp_tools_use_return_the_same_objects(client):
+    question = "Aliev chính thức trở thành Tổng thống Azerbaijan vào thời điểm nào?"
+    assert json.loads(client.predict(question, 2, api_name="/ask_json")) == client.predict(question, 2, api_name="/ask")
+    searched = json.loads(client.predict(question, 3, api_name="/search_json"))
+    assert [h["passage_id"] for h in searched["hits"]] == \
+        [h["passage_id"] for h in client.predict(question, 3, api_name="/search")["hits"]]
 
 
 def test_ask_returns_the_qa_ask_json_with_citations_quoting_the_seed(client, assistant):

@@ -59,7 +59,7 @@ def serve_chat(assistant, feedback_path):
     from ui.app import build_app
     from ui.server import serve
 
-    demo = build_app(assistant, feedback_path=feedback_path)
+    demo = build_app(assistant, feedback_path=feedback_path, examples=["Hiệp định ngừng bắn được ký ở đâu?"])
     serve(demo, "127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True)
     return demo
 

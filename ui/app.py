@@ -13,9 +13,10 @@ import gradio as gr
 
 import qa
 from ui.chat import DEFAULT_K, Chat
+from ui.documents import DocumentsPanel, build_panel
 from ui.feedback import DEFAULT_FEEDBACK_PATH, FeedbackLog
 from ui.markup import escape_html, render_sources
-from ui.strings import EXAMPLES, TITLE
+from ui.strings import TITLE
 
 MAX_K_IN_UI = 10
 MAX_WAITING = 64  # requests queued beyond the ones running; more are turned away
@@ -24,14 +25,19 @@ MAX_WAITING = 64  # requests queued beyond the ones running; more are turned awa
 def build_app(source: qa.Engine | qa.Assistant | qa.Retriever | Callable[[], qa.Assistant], *,
               index_dir: Path | str | None = None, seeds_dir: Path | str | None = None,
               feedback_path: Path | str = DEFAULT_FEEDBACK_PATH, stream_delay: float = 0.02,
-              default_k: int = DEFAULT_K, examples: Sequence[str] = EXAMPLES, model: str | None = None) -> gr.Blocks:
+              default_k: int = DEFAULT_K, examples: Sequence[str] | None = None, model: str | None = None,
+              manage_documents: bool = True) -> gr.Blocks:
     """The chat page plus the API endpoints /ask, /search and /feedback.
 
     `source`: an engine, or what to build one from (an assistant or retriever already loaded, or a function that
     loads one on first use) over `index_dir`. The engine's index folder and `seeds_dir` let the page say when
-    the index is missing or stale; the engine picks up a rebuilt index.
+    the index is missing or stale; the engine picks up a rebuilt index. With both, and `manage_documents`, the
+    page has a documents panel (list, upload, remove, background re-indexing). `examples`: None takes them from
+    the indexed corpus (`qa.example_questions`).
     """
     engine = source if isinstance(source, qa.Engine) else qa.Engine(source, index_dir=index_dir)
+    if examples is None:
+        examples = qa.example_questions(engine.index_dir) if engine.index_dir is not None else []
     chat = Chat(engine, FeedbackLog(feedback_path), seeds_dir=Path(seeds_dir) if seeds_dir is not None else None,
                 model=model, stream_delay=stream_delay)
 
@@ -55,8 +61,9 @@ def build_app(source: qa.Engine | qa.Assistant | qa.Retriever | Callable[[], qa.
                     send = gr.Button("Hỏi · Ask", variant="primary", scale=1, min_width=90, elem_id="qa-send")
                     clear_button = gr.Button("Xoá · Clear", variant="secondary", scale=1, min_width=90,
                                              elem_id="qa-clear")
-                gr.Examples(examples=[[q] for q in examples], inputs=[question_box],
-                            label="Ví dụ · Examples", api_visibility="private", elem_id="qa-examples")
+                if examples:
+                    gr.Examples(examples=[[q] for q in examples], inputs=[question_box],
+                                label="Ví dụ · Examples", api_visibility="private", elem_id="qa-examples")
                 with gr.Accordion("Cài đặt · Settings", open=False, elem_id="qa-settings"):
                     k_slider = gr.Slider(1, MAX_K_IN_UI, value=default_k, step=1, elem_id="qa-k",
                                          label="Số đoạn văn · Passages (k)")
@@ -79,10 +86,18 @@ def build_app(source: qa.Engine | qa.Assistant | qa.Retriever | Callable[[], qa.
         details_box.change(chat.rerender, [turns_state, details_box], [sources], api_visibility="private",
                            queue=False)
         demo.load(chat.banner, None, [status], api_visibility="private", queue=False)
+        if manage_documents and seeds_dir is not None and engine.index_dir is not None:
+            panel = DocumentsPanel(Path(seeds_dir), engine.index_dir, qa.BackgroundIndexer(
+                seeds_dir, engine.index_dir, model, embedder=engine.loaded_embedder))
+            demo.load(panel.view, None, build_panel(panel), api_visibility="private", queue=False)
+            demo.documents_panel = panel  # for tests
 
         gr.api(chat.api_ask, api_name="ask", concurrency_id="qa-engine")
         gr.api(chat.api_search, api_name="search", concurrency_id="qa-engine")
         gr.api(chat.api_feedback, api_name="feedback", concurrency_limit=None)
+        # The same as JSON text: the MCP tools `ask` and `search` (qa chat --mcp), callable over HTTP too.
+        gr.api(chat.ask, api_name="ask_json", concurrency_id="qa-engine")
+        gr.api(chat.search, api_name="search_json", concurrency_id="qa-engine")
 
     # The engine's requests ("qa-engine") run as many at once as it has slots; the rest wait in the queue.
     demo.queue(default_concurrency_limit=engine.max_concurrent, max_size=MAX_WAITING)

@@ -4,9 +4,10 @@ All of them go through one `qa.Engine` and catch everything: bad input, a missin
 unexpected failures become a short message in the asker's language, and the trace goes to the server log.
 """
 
+import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,12 @@ from ui.strings import EN, describe_error, say
 log = logging.getLogger("hoidap.ui")
 
 DEFAULT_K = 5
+
+
+def http_only(method: Callable) -> Callable:
+    """Mark an API endpoint as not an MCP tool (gradio lists as tools only functions without another type)."""
+    method._mcp_type = "http-only"
+    return method
 
 
 class Chat:
@@ -115,20 +122,53 @@ class Chat:
 
     # ------------------------------------------------------------------------------- API (named endpoints)
 
+    # The HTTP API endpoints (/ask, /search, /feedback) return JSON objects; gradio's MCP server would hand
+    # those to agents as Python reprs, so they are not MCP tools. `ask` and `search` below are: the same calls
+    # returning JSON text, with the docstrings (Args) that MCP clients show as the tools' documentation.
+
+    @http_only
     def api_ask(self, question: str, k: int = DEFAULT_K) -> dict:
         """Answer a question from the documents, with citations: the same JSON object as `qa ask --json`."""
         with api_errors(question):
             return self.engine.ask(question, k=whole_k(k)).to_dict()
 
+    @http_only
     def api_search(self, question: str, k: int = DEFAULT_K) -> dict:
         """The k passages that best answer a question: the same JSON object as `qa search --json`."""
         with api_errors(question):
             return self.engine.search(question, k=whole_k(k)).to_dict()
 
+    @http_only
     def api_feedback(self, question: str, answer: str, vote: str, citations: list | None = None) -> dict:
         """Record a vote ("up" or "down") on an answer in the feedback log; returns the row written."""
         with api_errors(question):
             return self.feedback_log.append(api_vote_row(question, answer, vote, citations))
+
+    def ask(self, question: str, k: int = DEFAULT_K) -> str:
+        """Answer a question from the indexed documents, in the question's language (Vietnamese or English),
+        quoting and citing the exact sentences it comes from; says so when the documents do not answer.
+
+        Args:
+            question: the question, in Vietnamese or English (at most 2000 characters)
+            k: how many passages to retrieve and consider, a whole number from 1 to 50
+        Returns:
+            JSON text, the object of `qa ask --json`: answer, answered, short_answer, confidence, citations
+            (document, title, section, page, paragraph, start, end, quote) and the retrieved hits
+        """
+        return json.dumps(self.api_ask(question, k), ensure_ascii=False)
+
+    def search(self, question: str, k: int = DEFAULT_K) -> str:
+        """Find the passages of the indexed documents that best answer a question (Vietnamese or English, also
+        across the two languages), best first, each with its citation.
+
+        Args:
+            question: the question or search text, in Vietnamese or English (at most 2000 characters)
+            k: how many passages to return, a whole number from 1 to 50
+        Returns:
+            JSON text, the object of `qa search --json`: query, language, index_version and hits (rank, score,
+            passage_id, text, citation: document, title, section, page, paragraph, start, end)
+        """
+        return json.dumps(self.api_search(question, k), ensure_ascii=False)
 
 
 @contextmanager

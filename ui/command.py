@@ -25,11 +25,13 @@ from ui.feedback import DEFAULT_FEEDBACK_PATH
 @click.option("--feedback", "feedback_path", type=click.Path(dir_okay=False, path_type=Path),
               default=DEFAULT_FEEDBACK_PATH, envvar="QA_FEEDBACK", show_envvar=True, show_default=True,
               help="JSONL file that thumbs up/down votes are appended to.")
+@click.option("--mcp", is_flag=True, envvar="QA_MCP", show_envvar=True, default=False,
+              help="Also serve ask and search as MCP tools at /gradio_api/mcp/ for agents.")
 @model_option
 @llm_options
 @reports_errors
 def chat_command(seeds_dir: Path, index_dir: Path, host: str, port: int, share: bool, auth: str | None,
-                 feedback_path: Path, model: str | None, llm_url: str | None, llm_model: str | None,
+                 feedback_path: Path, mcp: bool, model: str | None, llm_url: str | None, llm_model: str | None,
                  llm_key: str | None) -> None:
     """Open the chat in the browser: cited answers in Vietnamese or English, plus the /ask and /search API."""
     from qa import LLMFallbackWarning, LLMSettings, index_status
@@ -49,9 +51,11 @@ def chat_command(seeds_dir: Path, index_dir: Path, host: str, port: int, share: 
     shown_host = "127.0.0.1" if host == "0.0.0.0" else f"[{host}]" if ":" in host else host
     click.echo(f"Hỏi đáp · Q&A on http://{shown_host}:{port} "
                f"(index {index_dir}; feedback to {feedback_path}). Ctrl+C stops it.", err=True)
+    if mcp:
+        click.echo(f"MCP tools (ask, search) on http://{shown_host}:{port}/gradio_api/mcp/", err=True)
     with warnings.catch_warnings():  # the web stack's resource and deprecation warnings are not the user's to fix
         warnings.simplefilter("ignore")
         warnings.filterwarnings("default", category=SkippedDocumentWarning)
         warnings.filterwarnings("default", category=LLMFallbackWarning)  # why an LLM answer was not used
         launch(index_dir, seeds_dir, host=host, port=port, share=share, auth=auth, feedback_path=feedback_path,
-               model=model, llm=llm, quiet=True)
+               model=model, llm=llm, mcp=mcp, quiet=True)

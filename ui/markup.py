@@ -78,6 +78,7 @@ class SourceView:
     text: str
     marks: Sequence[Mark]  # the cited (or, uncited, the best) sentences, in text order
     extra_quotes: Sequence[tuple[str, int | None]]  # cited sentences not found verbatim in `text`
+    page: int | None = None  # PDFs: the page the passage starts on
 
 
 def source_views(answer: qa.Answer) -> tuple[list[SourceView], list[SourceView]]:
@@ -119,7 +120,7 @@ def _best_sentence_mark(hit: qa.Hit) -> list[Mark]:
 def _view(hit: qa.Hit, marks: list[Mark], extra_quotes: list[tuple[str, int]]) -> SourceView:
     c = hit.citation
     return SourceView(hit.rank, hit.passage_id, c.document, c.title, c.section, c.paragraph, hit.score,
-                      dataclasses.asdict(hit.scores), hit.text, marks, extra_quotes)
+                      dataclasses.asdict(hit.scores), hit.text, marks, extra_quotes, c.page)
 
 
 def _marked_text(view: SourceView, turn: int) -> str:
@@ -145,6 +146,8 @@ def _card(view: SourceView, turn: int, language: str, show_details: bool) -> str
     where = [f"<strong>{escape_html(view.title)}</strong>"]
     if view.section:
         where.append(escape_html(view.section))
+    if view.page is not None:
+        where.append(f"{TEXT['page'][language]} {view.page}")
     where.append(f"{TEXT['paragraph'][language]} {view.paragraph}" if language == VI else f"¶{view.paragraph}")
     details = ""
     if show_details:

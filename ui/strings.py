@@ -12,12 +12,6 @@ import qa
 log = logging.getLogger("hoidap.ui")
 
 TITLE = "Hỏi đáp · Q&A"
-EXAMPLES = (
-    "Hiệp định ngừng bắn được ký ở đâu?",
-    "Aliev chính thức trở thành Tổng thống Azerbaijan vào thời điểm nào?",
-    "In which city did the leaders meet to sign the ceasefire?",
-    "How many soldiers did Azerbaijan lose in the two winter campaigns?",
-)
 VI, EN = "vi", "en"
 
 TEXT = {
@@ -43,6 +37,7 @@ TEXT = {
     "others": {VI: "Các đoạn khác được tìm thấy", EN: "Other retrieved passages"},
     "score": {VI: "điểm", EN: "score"},
     "paragraph": {VI: "đoạn", EN: "¶"},
+    "page": {VI: "tr.", EN: "p."},
     "question": {VI: "Câu hỏi", EN: "Question"},
     "language": {VI: "Ngôn ngữ câu hỏi", EN: "Question language"},
     "query": {VI: "Câu dùng để tìm (kèm câu hỏi trước)", EN: "Searched with (joined to the earlier question)"},

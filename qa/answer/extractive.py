@@ -179,8 +179,8 @@ class ExtractiveAnswerer(Answerer):
 
     def cite(self, marker: int, quote: Quote) -> AnswerCitation:
         passage = quote.item.hit.passage
-        document_text = self.document_text(passage.document)
-        return AnswerCitation.of(marker, passage, Sentence(quote.text, quote.start, quote.end), document_text)
+        return AnswerCitation.of(marker, passage, Sentence(quote.text, quote.start, quote.end),
+                                 self.store.documents[passage.document])
 
     def document_text(self, document: str) -> str:
         """A document's full text, for the citations' exact quotes."""

@@ -340,7 +340,7 @@ class LLMAnswerer(Answerer):
             if citation.passage_id == passage.id:
                 return replace(citation, marker=marker)
         return AnswerCitation.of(marker, passage, passage.sentences[hit.best_sentence],
-                                 self.extractive.document_text(passage.document))
+                                 self.extractive.store.documents[passage.document])
 
 
 def _fall_back(fallback: Answer, reason: str) -> Answer:

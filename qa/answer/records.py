@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from qa.errors import InvalidArgumentError
 from qa.language import ENGLISH, VIETNAMESE
-from qa.records import Hit, Passage, Sentence
+from qa.records import Document, Hit, Passage, Sentence
 
 # What an abstaining answer says, in the asker's language (also what the LLM is told to reply when stuck).
 NOT_FOUND = {
@@ -35,12 +35,14 @@ class AnswerCitation:
     start: int
     end: int
     quote: str  # exact source text of the cited sentence: document_text[start:end]
+    page: int | None = None  # PDFs: the page the quote starts on
 
     @classmethod
-    def of(cls, marker: int, passage: Passage, sentence: Sentence, document_text: str) -> AnswerCitation:
+    def of(cls, marker: int, passage: Passage, sentence: Sentence, document: Document) -> AnswerCitation:
         """Cite `sentence` of `passage`, quoting its exact source in the document's text."""
         return cls(marker, passage.id, passage.document, passage.title, passage.section, passage.paragraph,
-                   sentence.start, sentence.end, document_text[sentence.start:sentence.end])
+                   sentence.start, sentence.end, document.text[sentence.start:sentence.end],
+                   document.page_at(sentence.start))
 
 
 @dataclass(frozen=True)
