@@ -56,3 +56,9 @@ bench-quality: model
 .PHONY: bench-load
 bench-load: model
 	$(BIN)/python scripts/bench_load.py --seeds $(SEEDS) --index $(INDEX)
+
+# Reading PDF, Word, HTML and Markdown made from the dev articles, and a ~50-page PDF from upload to answerable
+# (eval-out/bench-formats/report.json).
+.PHONY: bench-formats
+bench-formats: model browser
+	$(BIN)/python scripts/bench_formats.py
