@@ -232,3 +232,22 @@ def test_closing_the_chat_stream_frees_the_engine_slot(tmp_path):
     handler.close()
     assert engine.busy == 0 and answerer.closed.is_set()
     assert next(engine.stream("Một câu hỏi khác?")) == "từ0 "  # the slot is free again
+
+
+def test_the_documents_panel_refreshes_its_table_only_when_the_corpus_changed(tmp_path):
+    import gradio as gr
+
+    import qa
+    from ui.documents import DocumentsPanel
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "a.md").write_text("# A\n\nThe <b>first</b> text.\n", encoding="utf-8")
+    panel = DocumentsPanel(seeds, tmp_path / "index", qa.BackgroundIndexer(seeds, tmp_path / "index"))
+    table, _, seen = panel.tick(None)
+    assert "a.md" in table and "pending" in table and "<b>" not in table
+    again, _, same = panel.tick(seen)
+    assert isinstance(again, type(gr.skip())) and same == seen  # nothing changed: no re-listing
+    (seeds / "b.md").write_text("# B\n\nMore.\n", encoding="utf-8")
+    table, _, _ = panel.tick(seen)
+    assert "b.md" in table

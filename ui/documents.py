@@ -71,10 +71,23 @@ class DocumentsPanel:
         self.indexer.request()
         return self.view(f"Đã xoá · Removed: {name}")
 
-    def tick(self) -> tuple[str, str]:
-        """What the timer refreshes: the table and the status (the remove list keeps its choice)."""
+    def tick(self, seen: tuple | None) -> tuple[Any, str, tuple]:
+        """What the timer refreshes: the status, and the table only when this page has not seen the seeds
+        folder and index as they are now (listing them hashes every file). `seen` is the page's own state."""
+        now = self.signature()
+        if now == seen:
+            return gr.skip(), self.status_text(), seen
         table, status, _ = self.view()
-        return table, status
+        return table, status, now
+
+    def signature(self) -> tuple:
+        """Changes when a document is added, removed or changed, or a new index version is published."""
+        try:
+            files = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in qa.seed_files(self.seeds_dir)) \
+                if self.seeds_dir.is_dir() else ()
+        except (qa.QAError, OSError):
+            files = ()
+        return files, qa.current_version(self.index_dir), self.indexer.status().state
 
 
 def render_table(documents: Sequence[qa.DocumentInfo]) -> str:
@@ -120,6 +133,7 @@ def build_panel(panel: DocumentsPanel) -> list:
     outputs = [table, status, choice]
     upload.upload(panel.upload, [upload], [*outputs, upload], api_visibility="private", queue=False)
     remove.click(panel.remove, [choice], outputs, api_visibility="private", queue=False)
-    gr.Timer(2.0).tick(panel.tick, None, [table, status], api_visibility="private", queue=False,
+    seen = gr.State(None)
+    gr.Timer(2.0).tick(panel.tick, [seen], [table, status, seen], api_visibility="private", queue=False,
                        show_progress="hidden")
     return outputs
