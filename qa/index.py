@@ -137,10 +137,12 @@ def _build_locked(seeds_dir: Path, index_dir: Path, model_name: str, settings: C
     status = index_status(seeds_dir, index_dir, model_name, settings, hashes)
     documents = read_documents(seeds_dir)
     if not documents:
-        raise SeedsNotFoundError(f"No readable .txt or .md document in {seeds_dir}.")
+        raise SeedsNotFoundError(f"No readable document in {seeds_dir}.")
     passages = split_documents(documents, settings)
     log(f"{len(documents)} document(s) → {len(passages)} passages; "
         + (status.reason if not status.fresh else "rebuilding"))
+    if embedder is not None and embedder.queries_only:
+        embedder = None  # an index is built with the reference model, never with a query-only encoder
     embedder = embedder or Embedder.load(model_name)
     old = _previous_index(index_dir)
     try:

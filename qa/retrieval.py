@@ -77,7 +77,7 @@ class Retriever:
             if model is not None and canonical_model_name(model) != store.manifest.model:
                 raise IndexMismatchError(f"{index_dir} was built with {store.manifest.model}, not {model}. "
                                          + rebuild_hint(Path(index_dir)) + f" --model {model}")
-            embedder = Embedder.load(store.manifest.model)
+            embedder = Embedder.load(store.manifest.model, for_queries=True)
         elif embedder.name != store.manifest.model:
             raise IndexMismatchError(f"{index_dir} was built with {store.manifest.model}, not {embedder.name}. "
                                      + rebuild_hint(Path(index_dir)))

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from qa.embeddings import Embedder
+from qa.embeddings import Embedder, query_encoder
 from qa.evaluation import EvalRun, RowWriter, evaluate, hold_out, load_dataset, with_questions_of
 from qa.evaluation.coverage import risk_coverage_by_scope
 from qa.evaluation.datasets import Dataset
@@ -77,7 +77,7 @@ def main() -> None:
         if args.seed_gold:
             log("seed gold: indexing seeds/ into a temporary index…")
             build_index(ROOT / "seeds", Path(scratch) / "seed-index", embedder=embedder)
-            retriever = Retriever.load(Path(scratch) / "seed-index", embedder=embedder)
+            retriever = Retriever.load(Path(scratch) / "seed-index", embedder=query_encoder(embedder))
             gold = load_dataset(ROOT / "tests" / "data" / "seed_gold.jsonl")
             runs["seed_gold"] = run("seed_gold", gold, args, progress("seed gold"), retriever=retriever)
     total = time.perf_counter() - started

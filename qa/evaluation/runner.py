@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from qa.answer import Answer, Assistant, LLMSettings
-from qa.embeddings import Embedder
+from qa.embeddings import Embedder, query_encoder
 from qa.evaluation.coverage import risk_coverage_by_scope
 from qa.evaluation.datasets import Dataset, GoldQuestion, write_documents
 from qa.evaluation.metrics import (contains_any, exact_match, first_relevant_rank, fold, hit_at, ndcg,
@@ -227,7 +227,7 @@ def _retriever_for(dataset: Dataset, retriever: Retriever | None, embedder: Embe
         write_documents(dataset, seeds)
         log(f"Indexing the benchmark's {len(dataset.documents)} article(s) into {index}…")
         build_index(seeds, index, embedder=embedder, log=log)
-        yield Retriever.load(index, embedder=embedder)
+        yield Retriever.load(index, embedder=query_encoder(embedder))  # questions as `qa ask` encodes them
 
 
 class RowWriter:
