@@ -62,3 +62,8 @@ bench-load: model
 .PHONY: bench-formats
 bench-formats: model browser
 	$(BIN)/python scripts/bench_formats.py
+
+# Indexing throughput: build_index of the dev articles against bare SentenceTransformer.encode of the same texts.
+.PHONY: bench-index
+bench-index: model
+	$(BIN)/python scripts/bench_index.py
