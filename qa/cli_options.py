@@ -54,18 +54,16 @@ def common_options(command: Callable) -> Callable:
     return command
 
 
-def _into_environment(name: str) -> Callable:
+def _into_environment(name: str, check: Callable) -> Callable:
     """A click callback that hands an option to every model load of this command through its variable (the
-    library reads $QA_DEVICE and $QA_BATCH_SIZE), after checking it."""
+    library reads $QA_DEVICE and $QA_BATCH_SIZE), after `check` accepts it."""
 
     def callback(ctx: click.Context, param: click.Parameter, value):
         if value is not None:
             import os
 
-            from qa.embeddings import resolve_batch_size, resolve_device
-
             try:
-                (resolve_device if name == "QA_DEVICE" else resolve_batch_size)(value)
+                check(value)
             except InvalidArgumentError as error:
                 raise click.BadParameter(str(error)) from None
             os.environ[name] = str(value)
@@ -76,10 +74,12 @@ def _into_environment(name: str) -> Callable:
 
 def model_option(command: Callable) -> Callable:
     """--model, plus --device and --batch-size for where and how the model runs."""
+    from qa.embeddings import BATCH_SIZE_ENV, DEVICE_ENV, resolve_batch_size, resolve_device
+
     command = click.option("--batch-size", type=int, default=None, expose_value=False,
-                           callback=_into_environment("QA_BATCH_SIZE"),
+                           callback=_into_environment(BATCH_SIZE_ENV, resolve_batch_size),
                            help="Texts embedded per batch [default: $QA_BATCH_SIZE, else 32].")(command)
-    command = click.option("--device", default=None, expose_value=False, callback=_into_environment("QA_DEVICE"),
+    command = click.option("--device", default=None, expose_value=False, callback=_into_environment(DEVICE_ENV, resolve_device),
                            help="auto, cpu, cuda, cuda:N or mps [default: $QA_DEVICE, else auto: CUDA, then "
                                 "MPS, then CPU].")(command)
     return click.option("--model", default=None, envvar="QA_MODEL", show_envvar=True,

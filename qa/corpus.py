@@ -8,6 +8,7 @@ so a failed or refused upload never leaves a partial file in the seeds. Re-index
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -101,8 +102,6 @@ def remove_document(seeds_dir: Path | str, name: str) -> Path:
 
 def list_documents(seeds_dir: Path | str, index_dir: Path | str | None = None) -> list[DocumentInfo]:
     """The seeds folder's documents, with what the index (when there is one) holds of each."""
-    import hashlib
-
     from qa.store import IndexStore
 
     seeds_dir = Path(seeds_dir)

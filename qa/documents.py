@@ -122,6 +122,7 @@ def looks_like_title(line: str) -> bool:
 
 
 def is_marked_heading(block: str) -> bool:
+    """A Markdown heading: one line starting with `#`."""
     block = block.strip()
     return block.startswith("#") and "\n" not in block
 
@@ -130,7 +131,7 @@ def is_heading(block: str) -> bool:
     """A short single line without final punctuation, or a Markdown heading."""
     block = block.strip()
     if block.startswith("#"):
-        return "\n" not in block
+        return is_marked_heading(block)
     return ("\n" not in block and len(block) <= _MAX_HEADING_CHARS
             and len(block.split()) <= _MAX_HEADING_WORDS and not block.endswith(_FINAL_PUNCTUATION))
 

@@ -27,16 +27,16 @@ class IndexingStatus:
     message: str  # the latest thing the build said, or the error
     started: float | None = None  # time.time() of the current or last build
     finished: float | None = None
-    runs: int = 0  # builds finished (done or failed) since the indexer was made
 
     @property
     def busy(self) -> bool:
         return self.state == "running"
 
-    def seconds(self, now: float | None = None) -> float:
+    def seconds(self) -> float:
+        """How long the current build has run, or the last one took."""
         if self.started is None:
             return 0.0
-        return (self.finished if self.finished is not None else (now or time.time())) - self.started
+        return (self.finished if self.finished is not None else time.time()) - self.started
 
 
 class BackgroundIndexer:
@@ -111,8 +111,7 @@ class BackgroundIndexer:
                 log.exception("Background indexing failed")
                 outcome = ("failed", f"Indexing failed: {type(error).__name__}: {error}")
             with self._lock:
-                self._status = replace(self._status, state=outcome[0], message=outcome[1], finished=time.time(),
-                                       runs=self._status.runs + 1)
+                self._status = replace(self._status, state=outcome[0], message=outcome[1], finished=time.time())
                 if not self._pending:
                     self._thread = None
                     return

@@ -83,8 +83,8 @@ class DocumentsPanel:
     def signature(self) -> tuple:
         """Changes when a document is added, removed or changed, or a new index version is published."""
         try:
-            files = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in qa.seed_files(self.seeds_dir)) \
-                if self.seeds_dir.is_dir() else ()
+            stats = [(p, p.stat()) for p in qa.seed_files(self.seeds_dir)] if self.seeds_dir.is_dir() else []
+            files = tuple((str(p), stat.st_size, stat.st_mtime_ns) for p, stat in stats)
         except (qa.QAError, OSError):
             files = ()
         return files, qa.current_version(self.index_dir), self.indexer.status().state
