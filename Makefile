@@ -67,3 +67,9 @@ bench-formats: model browser
 .PHONY: bench-index
 bench-index: model
 	$(BIN)/python scripts/bench_index.py
+
+# Scale: versions of 10k, 100k and 1M passages (recombined dev sentences, injected vectors), exact and IVF FAISS:
+# build, load, memory, query p50/p95 against bare FAISS + bm25s, ANN recall@10 (eval-out/bench-scale/; ~1 h).
+.PHONY: bench-scale
+bench-scale: model
+	$(BIN)/python scripts/bench_scale.py

@@ -113,9 +113,7 @@ def list_documents(seeds_dir: Path | str, index_dir: Path | str | None = None) -
             store = None
         if store is not None:
             try:
-                counts: dict[str, int] = {}
-                for passage in store.passages:
-                    counts[passage.document] = counts.get(passage.document, 0) + 1
+                counts = store.passages.counts_by_document()
                 for name, document in store.documents.items():
                     indexed[name] = (document.sha256, document.title, len(document.page_starts) or None,
                                      counts.get(name, 0))

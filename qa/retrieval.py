@@ -9,6 +9,7 @@ across languages it keeps only a small say (names and numbers still match).
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ from qa.fusion import fuse, lexical_weights_for, scale_lexical
 from qa.language import detect_language
 from qa.records import Citation, Hit, Passage, Scores, SearchResult
 from qa.settings import RetrievalSettings
-from qa.store import IndexStore, rebuild_hint
+from qa.backends import PassageStore, open_store
+from qa.store import rebuild_hint
 
 MAX_QUESTION_CHARS = 2000
 MAX_K = 50
@@ -59,7 +61,7 @@ def validate_k(k: int) -> int:
 class Retriever:
     """Loads an index and its model once; `search` is then cheap enough to call per keystroke."""
 
-    def __init__(self, store: IndexStore, embedder: Embedder, settings: RetrievalSettings | None = None):
+    def __init__(self, store: PassageStore, embedder: Embedder, settings: RetrievalSettings | None = None):
         if embedder.dimension != store.manifest.dimension:
             raise IndexMismatchError(f"The model {embedder.name} gives {embedder.dimension}-dimensional vectors but "
                                      f"the index holds {store.manifest.dimension}-dimensional ones.")
@@ -72,7 +74,7 @@ class Retriever:
              settings: RetrievalSettings | None = None) -> "Retriever":
         """Open `index_dir` with the model it was built with (asking for another model is an error) and the
         retrieval settings saved with it, unless `settings` overrides them."""
-        store = IndexStore.load(index_dir)
+        store = open_store(index_dir)
         if embedder is None:
             if model is not None and canonical_model_name(model) != store.manifest.model:
                 raise IndexMismatchError(f"{index_dir} was built with {store.manifest.model}, not {model}. "
@@ -84,7 +86,7 @@ class Retriever:
         return cls(store, embedder, settings)
 
     @property
-    def passages(self) -> list[Passage]:
+    def passages(self) -> Sequence[Passage]:
         return self.store.passages
 
     def search(self, question: str, k: int = 5) -> list[Hit]:
@@ -100,45 +102,20 @@ class Retriever:
                             self.store.version)
 
     def rank(self, question: str, language: str, query_vector: np.ndarray, k: int) -> list[Hit]:
-        n = len(self.store.passages)
-        if n == 0:
+        found = self.store.candidates(question, query_vector, max(self.settings.candidates, k))
+        if not len(found.rows):
             return []
-        depth = min(n, max(self.settings.candidates, k))
-        dense_scores, dense_rows = self.store.passage_index.search(query_vector[None, :], depth)
-        lexical = self.store.lexical.scores(question)
-        lexical_rows = np.argsort(-lexical)[:depth]
-        candidates = np.unique(np.concatenate([dense_rows[0][dense_rows[0] >= 0], lexical_rows[lexical[lexical_rows] > 0]]))
-        dense = self._dense_scores(query_vector, candidates)
-        best_sentence, sentence = self._sentence_scores(query_vector, candidates)
-        lexical_scaled = scale_lexical(lexical[candidates])
-        same_language = np.array([self.store.passages[row].language == language for row in candidates], dtype=bool)
-        fused = fuse(dense, sentence, lexical_scaled, same_language, self.settings.fusion)
+        lexical_scaled = scale_lexical(found.lexical)
+        same_language = np.array([lang == language for lang in found.languages], dtype=bool)
+        fused = fuse(found.dense, found.sentence, lexical_scaled, same_language, self.settings.fusion)
         weights = lexical_weights_for(same_language, self.settings.fusion)
         order = np.argsort(-fused, kind="stable")[:k]
         hits = []
-        for rank, position in enumerate(order, start=1):
-            passage = self.store.passages[candidates[position]]
+        for rank, (position, passage) in enumerate(zip(order, self.store.passages.at(found.rows[order])), start=1):
             hits.append(Hit(
                 rank=rank, score=float(fused[position]), passage_id=passage.id, text=passage.text,
                 citation=Citation.of(passage),
-                scores=Scores(dense=float(dense[position]), sentence=float(sentence[position]),
+                scores=Scores(dense=float(found.dense[position]), sentence=float(found.sentence[position]),
                               lexical=float(lexical_scaled[position]), lexical_weight=float(weights[position])),
-                best_sentence=int(best_sentence[position]), passage=passage))
+                best_sentence=int(found.best_sentence[position]), passage=passage))
         return hits
-
-    def _dense_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        vectors = np.stack([self.store.passage_index.reconstruct(int(r)) for r in rows])
-        return vectors @ query_vector
-
-    def _sentence_scores(self, query_vector: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each passage row: the index of its best sentence and that sentence's cosine."""
-        offsets = self.store.sentence_offsets
-        best_index = np.zeros(len(rows), dtype=np.int64)
-        best_score = np.full(len(rows), -1.0, dtype=np.float32)
-        for i, row in enumerate(rows):
-            start, end = offsets[row], offsets[row + 1]
-            if end > start:
-                scores = self.store.sentence_vectors[start:end] @ query_vector
-                best_index[i] = int(np.argmax(scores))
-                best_score[i] = float(scores[best_index[i]])
-        return best_index, best_score

@@ -2,19 +2,23 @@
 
 A version folder (see `qa.versions` for the folders around it) holds:
   manifest.json    format version, model, dimension, seed hashes, chunking, retrieval settings, counts, file sizes
-  documents.jsonl  each document's text as read (citations quote it)
-  passages.jsonl   passages with their sentences and spans
-  passages.faiss   inner-product index over normalised passage vectors (memory-mapped when opened)
-  sentences.npy    normalised sentence vectors, in passage order (memory-mapped when opened)
+  texts.sqlite     documents (each text as read: citations quote it) and passages with sentences and spans,
+                   read row by row (`qa.tables`)
+  passages.faiss   inner-product index over normalised passage vectors (memory-mapped when exact)
+  sentences.npy    normalised sentence vectors, in passage order (memory-mapped)
+  sentence_offsets.npy  passage row → its first sentence's row (n + 1 entries, memory-mapped)
   lexical/         the BM25 index over the passages (`qa.lexical`, memory-mapped when opened)
 Every file is fsync'd before the version is published, and its size is in the manifest to catch truncation.
+Opening a version reads no passage: a million of them open in well under a second (`make bench-scale`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import weakref
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,15 +26,25 @@ import faiss
 import numpy as np
 
 from qa import versions
+from qa.backends import Candidates
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from qa.lexical import LexicalIndex
 from qa.records import Document, Passage
 from qa.settings import RetrievalSettings
+from qa.tables import TABLES, DocumentTable, PassageTable, TableConnection, open_tables, write_tables
 
-FORMAT_VERSION = 2  # 2: versioned folders behind CURRENT, persisted BM25, memory-mapped vectors
+FORMAT_VERSION = 3  # 2: versioned folders, persisted BM25, memory-mapped vectors; 3: SQLite passage store
 MANIFEST = "manifest.json"
 LEXICAL = "lexical"
-EXACT_SEARCH_LIMIT = 200_000  # above this many passages an HNSW graph replaces exact search
+PASSAGE_INDEX = "passages.faiss"
+SENTENCES = "sentences.npy"
+SENTENCE_OFFSETS = "sentence_offsets.npy"
+EXACT_SEARCH_LIMIT = 200_000  # above this many passages an IVF index replaces exact search
+IVF_LISTS_PER_ROOT = 2  # clusters: 2·√n (2,000 at a million passages)…
+IVF_POINTS_PER_LIST = 39  # …but at least 39 passages each (FAISS's k-means minimum)
+IVF_TRAINING_POINTS = 40  # k-means sample per cluster
+IVF_PROBED_SHARE = 0.02  # clusters searched per question (`make bench-scale` chose it: recall@10 against exact)
+PASSAGE_VECTORS = "passage_vectors.npy"
 LEGACY_FILES = ("manifest.json", "documents.jsonl", "passages.jsonl", "passages.faiss", "sentences.npy")
 
 
@@ -93,27 +107,24 @@ def open_version(index_dir: Path | str) -> versions.Pinned:
 
 @dataclass
 class IndexStore:
-    """A loaded index version: everything retrieval needs, without the model.
+    """A loaded FAISS index version (`qa.backends.PassageStore`): passages and documents read from SQLite when
+    asked for, vectors and BM25 memory-mapped.
 
     It keeps its version pinned (see `qa.versions`) while it lives, so a rebuild never deletes files it reads."""
 
     manifest: Manifest
-    documents: dict[str, Document]
-    passages: list[Passage]
-    passage_index: faiss.Index
+    documents: DocumentTable
+    passages: PassageTable
+    passage_index: faiss.Index  # finds the candidates
+    vectors: np.ndarray  # passage vectors by row (memory-mapped): the candidates' exact cosines
     sentence_vectors: np.ndarray
+    sentence_offsets: np.ndarray  # passage row → first sentence row (length n+1)
     lexical: LexicalIndex
     version: str = ""
     pin: versions.Pinned | None = None
-    sentence_owner: np.ndarray = field(init=False)  # sentence row → passage row
-    sentence_offsets: np.ndarray = field(init=False)  # passage row → first sentence row (length n+1)
-    row_of: dict[str, int] = field(init=False)  # passage id → row
+    connection: TableConnection | None = None
 
     def __post_init__(self) -> None:
-        self.row_of = {p.id: row for row, p in enumerate(self.passages)}
-        counts = np.array([len(p.sentences) for p in self.passages], dtype=np.int64)
-        self.sentence_offsets = np.concatenate([[0], np.cumsum(counts)])
-        self.sentence_owner = np.repeat(np.arange(len(self.passages)), counts)
         if self.pin is not None:  # unpinned when the store is garbage-collected, if nobody called close()
             weakref.finalize(self, self.pin.release)
 
@@ -140,35 +151,97 @@ class IndexStore:
                 raise IndexCorruptError(f"{path} is truncated or altered ({path.stat().st_size} bytes, the manifest "
                                         f"says {size}). " + rebuild_hint(index_dir))
         try:
-            documents = {d["name"]: Document.from_dict(d) for d in _read_jsonl(folder / "documents.jsonl")}
-            passages = [Passage.from_dict(p) for p in _read_jsonl(folder / "passages.jsonl")]
-            passage_index = faiss.read_index(str(folder / "passages.faiss"), faiss.IO_FLAG_MMAP)
-            sentence_vectors = np.load(folder / "sentences.npy", mmap_mode="r")
+            documents, passages, connection = open_tables(folder / TABLES, manifest.counts["passages"])
+            passage_index = faiss.read_index(str(folder / PASSAGE_INDEX), faiss.IO_FLAG_MMAP)
+            passage_vectors = np.load(folder / PASSAGE_VECTORS, mmap_mode="r")
+            sentence_vectors = np.load(folder / SENTENCES, mmap_mode="r")
+            offsets = np.load(folder / SENTENCE_OFFSETS, mmap_mode="r")
             lexical = LexicalIndex.load(folder / LEXICAL)
-        except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
+        except (OSError, ValueError, TypeError, KeyError, RuntimeError, sqlite3.Error) as error:
             raise IndexCorruptError(f"{folder} is unreadable ({error}). " + rebuild_hint(index_dir)) from error
-        store = cls(manifest, documents, passages, passage_index, sentence_vectors, lexical, pinned.version, pinned)
+        store = cls(manifest, documents, passages, passage_index, passage_vectors, sentence_vectors, offsets, lexical,
+                    pinned.version, pinned, connection)
         store.check_consistency(index_dir)
         return store
 
     def check_consistency(self, index_dir: Path) -> None:
-        expected = (len(self.passages), int(self.sentence_offsets[-1]), self.manifest.dimension, len(self.passages))
-        found = (self.passage_index.ntotal, self.sentence_vectors.shape[0], self.passage_index.d, self.lexical.n)
-        if expected != found or self.sentence_vectors.shape[1:] != (self.manifest.dimension,):
-            raise IndexCorruptError(f"{index_dir} is inconsistent: passages/sentences/dimension/BM25 rows {expected} "
-                                    f"but files hold {found}. " + rebuild_hint(index_dir))
+        n = self.manifest.counts["passages"]
+        expected = (n, n, n + 1, int(self.sentence_offsets[-1]) if len(self.sentence_offsets) else 0,
+                    self.manifest.dimension, n)
+        found = (self.passage_index.ntotal, len(self.vectors), len(self.sentence_offsets),
+                 self.sentence_vectors.shape[0], self.passage_index.d, self.lexical.n)
+        dimensions = {self.sentence_vectors.shape[1:], self.vectors.shape[1:]}
+        if expected != found or dimensions != {(self.manifest.dimension,)}:
+            raise IndexCorruptError(f"{index_dir} is inconsistent: passages/vectors/offsets/sentences/dimension/BM25 rows "
+                                    f"{expected} but files hold {found}. " + rebuild_hint(index_dir))
 
     def close(self) -> None:
         """Unpin the version (a later rebuild may then delete it); the store must not be used afterwards."""
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
         if self.pin is not None:
             self.pin.release()
             self.pin = None
 
+    def candidates(self, question: str, vector: np.ndarray, depth: int) -> Candidates:
+        n = len(self.passages)
+        depth = min(n, depth)
+        if depth == 0:
+            empty = np.zeros(0, dtype=np.float32)
+            return Candidates(np.zeros(0, dtype=np.int64), [], empty, empty, np.zeros(0, dtype=np.int64), empty)
+        _, dense_rows = self.passage_index.search(vector[None, :].astype(np.float32), depth)
+        lexical = self.lexical.scores(question)
+        rows = np.union1d(dense_rows[0][dense_rows[0] >= 0], top_rows(lexical, depth))
+        best_sentence, sentence = self._sentence_scores(vector, rows)
+        return Candidates(rows, self.passages.languages(rows), self._dense_scores(vector, rows), sentence,
+                          best_sentence, lexical[rows])
+
+    def _dense_scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Exact cosines (the ANN index's own scores are approximate for quantised or graph indexes)."""
+        return np.asarray(self.vectors[rows], dtype=np.float32) @ vector
+
+    def _sentence_scores(self, vector: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each passage row: the index of its best sentence and that sentence's cosine (-1 when it has none),
+        from one gather and one product over all the candidates' sentences."""
+        starts, ends = self.sentence_offsets[rows], self.sentence_offsets[rows + 1]
+        counts = ends - starts
+        best_index = np.zeros(len(rows), dtype=np.int64)
+        best_score = np.full(len(rows), -1.0, dtype=np.float32)
+        has = counts > 0
+        if not has.any():
+            return best_index, best_score
+        owner = np.repeat(np.arange(len(rows)), counts)
+        positions = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        scores = np.asarray(self.sentence_vectors[np.repeat(starts, counts) + positions], dtype=np.float32) @ vector
+        order = np.lexsort((-scores, owner))  # per candidate, its best sentence first
+        first = np.flatnonzero(np.r_[True, owner[order][1:] != owner[order][:-1]])
+        winners = order[first]
+        best_index[owner[winners]] = positions[winners]
+        best_score[owner[winners]] = scores[winners]
+        return best_index, best_score
+
+    def sentence_similarities(self, passage_id: str, vector: np.ndarray) -> np.ndarray:
+        row = self.passages.row_of(passage_id)
+        return self.sentence_vectors[self.sentence_offsets[row]:self.sentence_offsets[row + 1]] @ vector
+
+    def idf(self, token: str) -> float:
+        return self.lexical.idf(token)
+
     def passage_vectors(self) -> np.ndarray:
-        return self.passage_index.reconstruct_n(0, self.passage_index.ntotal)
+        return np.asarray(self.vectors)
 
     def document_text(self, name: str) -> str:
         return self.documents[name].text
+
+
+def top_rows(scores: np.ndarray, depth: int) -> np.ndarray:
+    """Rows of the `depth` highest positive scores (any order): a partition over the matches, not a full sort,
+    because a question's words match a small part of a large corpus."""
+    matched = np.flatnonzero(scores > 0)
+    if len(matched) <= depth:
+        return matched
+    return matched[np.argpartition(-scores[matched], depth - 1)[:depth]]
 
 
 def saved_retrieval_settings(index_dir: Path | str) -> RetrievalSettings:
@@ -179,23 +252,42 @@ def saved_retrieval_settings(index_dir: Path | str) -> RetrievalSettings:
         return RetrievalSettings()
 
 
-def make_faiss_index(vectors: np.ndarray) -> faiss.Index:
-    """Exact inner product while the corpus is small; an HNSW graph (approximate) for large corpora."""
+def make_faiss_index(vectors: np.ndarray, kind: str = "auto") -> faiss.Index:
+    """Exact inner product ("exact"), or an inverted-file index that searches a few clusters ("approximate");
+    "auto" is exact up to EXACT_SEARCH_LIMIT passages. Why IVF and not HNSW: it trains and adds a million vectors
+    in minutes on two cores, opens memory-mapped in milliseconds, and its recall is set by one number (nprobe,
+    saved in the file). Candidates' scores are recomputed exactly afterwards, so only the candidate set is
+    approximate."""
+    if kind not in ("auto", "exact", "approximate"):
+        raise ValueError(f"unknown FAISS index kind {kind!r}")
     dim = vectors.shape[1]
-    index = faiss.IndexFlatIP(dim) if len(vectors) <= EXACT_SEARCH_LIMIT else \
-        faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+    if kind == "exact" or (kind == "auto" and len(vectors) <= EXACT_SEARCH_LIMIT):
+        index = faiss.IndexFlatIP(dim)
+        index.add(vectors)
+        return index
+    lists = max(1, min(len(vectors) // IVF_POINTS_PER_LIST, int(IVF_LISTS_PER_ROOT * np.sqrt(len(vectors)))))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter = 10
+    sample = np.random.default_rng(0).choice(len(vectors), min(len(vectors), IVF_TRAINING_POINTS * lists),
+                                             replace=False)
+    index.train(vectors[np.sort(sample)])
     index.add(vectors)
+    index.nprobe = min(lists, max(1, int(np.ceil(lists * IVF_PROBED_SHARE))))
     return index
 
 
-def write_version(folder: Path, manifest: Manifest, documents: list[Document], passages: list[Passage],
-                  passage_vectors: np.ndarray, sentence_vectors: np.ndarray) -> Manifest:
-    """Write every file of a version into `folder` (a staging folder), fsync'd; the manifest goes last."""
-    _write_jsonl(folder / "documents.jsonl", [asdict(d) for d in documents])
-    _write_jsonl(folder / "passages.jsonl", [p.to_dict() for p in passages])
-    faiss_index = make_faiss_index(passage_vectors)
-    faiss.write_index(faiss_index, str(folder / "passages.faiss"))
-    with open(folder / "sentences.npy", "wb") as handle:
+def write_version(folder: Path, manifest: Manifest, documents: Sequence[Document], passages: Sequence[Passage],
+                  passage_vectors: np.ndarray, sentence_vectors: np.ndarray, kind: str = "auto") -> Manifest:
+    """Write every file of a version into `folder` (a staging folder), fsync'd; the manifest goes last. `kind`
+    chooses the FAISS index (`make_faiss_index`)."""
+    write_tables(folder / TABLES, documents, passages)
+    faiss_index = make_faiss_index(passage_vectors, kind)
+    faiss.write_index(faiss_index, str(folder / PASSAGE_INDEX))
+    with open(folder / PASSAGE_VECTORS, "wb") as handle:
+        np.save(handle, passage_vectors)
+    counts = np.array([len(p.sentences) for p in passages], dtype=np.int64)
+    np.save(folder / SENTENCE_OFFSETS, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+    with open(folder / SENTENCES, "wb") as handle:
         np.save(handle, sentence_vectors)
     LexicalIndex.build([p.text for p in passages]).save(folder / LEXICAL)
     data_files = sorted(p for p in folder.rglob("*") if p.is_file())
@@ -215,14 +307,3 @@ def remove_legacy_files(index_dir: Path) -> None:
     """Delete a format-1 index's files from the folder once a versioned build has replaced them."""
     for name in LEGACY_FILES:
         (Path(index_dir) / name).unlink(missing_ok=True)
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]

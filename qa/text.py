@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 
 # Wikipedia-style reference markers: [15], [note 3], [a], [cần dẫn nguồn], [citation needed].
 REFERENCE_MARKER = re.compile(r"\[(\d{1,4}|[a-z]|note \d{1,3}|cần dẫn nguồn|citation needed)\]", re.IGNORECASE)
@@ -117,8 +118,14 @@ def lexical_tokens(text: str) -> list[str]:
         f"{a}_{b}" for a, b in zip(tokens, tokens[1:]) if not (a in STOPWORDS and b in STOPWORDS)
     ]
     result = unigrams + bigrams
-    folded = [strip_diacritics(t) for t in result]
+    folded = [_folded_token(t) for t in result]
     return result + [f for f, t in zip(folded, result) if f != t]
+
+
+@lru_cache(maxsize=1 << 17)
+def _folded_token(token: str) -> str:
+    """`strip_diacritics` of one token, remembered: words repeat (Zipf), and folding was most of BM25's build."""
+    return strip_diacritics(token)
 
 
 def iter_paragraph_blocks(text: str) -> Iterator[tuple[int, int]]:

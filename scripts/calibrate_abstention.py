@@ -71,7 +71,7 @@ def main() -> None:
         write_documents(dataset, seeds)
         build_index(seeds, index, embedder=embedder)
         retriever = Retriever.load(index, embedder=embedder)
-        answerer = ExtractiveAnswerer(retriever.store, AnswerSettings(), idf=retriever.store.lexical.idf)
+        answerer = ExtractiveAnswerer(retriever.store, AnswerSettings(), idf=retriever.store.idf)
         for question in dataset.questions:
             result = retriever.retrieve(question.question, 5)
             ranked = answerer.rank_sentences(result)

@@ -57,7 +57,7 @@ def test_an_index_is_built_with_the_reference_model_even_when_handed_the_fast_on
     store = qa.IndexStore.load(tmp_path / "index")
     try:
         first = store.passages[0]
-        vector = store.passage_index.reconstruct(0)
+        vector = store.vectors[0]
         assert np.allclose(vector, embedder.encode_passages([first.text])[0], atol=1e-5)
     finally:
         store.close()

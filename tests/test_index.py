@@ -166,9 +166,9 @@ def test_no_documents_is_a_clear_error(tmp_path, embedder):
 
 
 def test_large_corpora_get_an_approximate_index_that_still_finds_the_answer(tmp_path, embedder, monkeypatch):
-    """Above the exact-search limit the index is an HNSW graph; lowered here so the seed crosses it."""
+    """Above the exact-search limit the index is an inverted file (IVF); lowered here so the seed crosses it."""
     monkeypatch.setattr("qa.store.EXACT_SEARCH_LIMIT", 3)
     build_index(SEEDS, tmp_path / "index", embedder=embedder)
-    assert Manifest.read(tmp_path / "index").index_type == "IndexHNSWFlat"
+    assert Manifest.read(tmp_path / "index").index_type == "IndexIVFFlat"
     retriever = Retriever.load(tmp_path / "index", embedder=embedder)
     assert "Moscow" in retriever.search("Hiệp định ngừng bắn được ký ở thành phố nào?", k=1)[0].text

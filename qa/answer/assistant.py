@@ -77,5 +77,5 @@ class Assistant:
 def default_answerer(retriever: Retriever, settings: AnswerSettings = AnswerSettings(),
                      llm: LLMSettings | None = None) -> Answerer:
     """The extractive answerer over the retriever's index, wrapped by the LLM answerer when `llm` is set."""
-    extractive = ExtractiveAnswerer(retriever.store, settings, idf=retriever.store.lexical.idf)
+    extractive = ExtractiveAnswerer(retriever.store, settings, idf=retriever.store.idf)
     return extractive if llm is None else LLMAnswerer(llm, extractive)

@@ -28,7 +28,7 @@ from qa.records import Hit, SearchResult, Sentence
 from qa.text import STOPWORDS, clean_text, words
 
 if TYPE_CHECKING:
-    from qa.store import IndexStore
+    from qa.backends import PassageStore
 
 _WORD = re.compile(r"\w+")
 
@@ -71,7 +71,7 @@ class ExtractiveAnswerer(Answerer):
 
     backend = "extractive"
 
-    def __init__(self, store: IndexStore, settings: AnswerSettings = AnswerSettings(),
+    def __init__(self, store: PassageStore, settings: AnswerSettings = AnswerSettings(),
                  idf: Callable[[str], float] | None = None) -> None:
         self.store = store  # the index the results come from: its sentence vectors and document texts
         self.settings = settings
@@ -124,9 +124,7 @@ class ExtractiveAnswerer(Answerer):
         top = result.hits[0].score if result.hits else 0.0
         scored = []
         for hit in result.hits[:settings.passages]:
-            row = store.row_of[hit.passage_id]
-            start = store.sentence_offsets[row]
-            similarities = store.sentence_vectors[start:start + len(hit.passage.sentences)] @ result.query_vector
+            similarities = store.sentence_similarities(hit.passage_id, result.query_vector)
             same_language = result.language == hit.passage.language
             for index, sentence in enumerate(hit.passage.sentences):
                 tokens = words(sentence.text)
