@@ -9,7 +9,7 @@ Scoring is Lucene's BM25 (k1 1.5, b 0.75): the same ranking, measured, as the ha
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import bm25s
@@ -31,9 +31,24 @@ class LexicalIndex:
         self._document_frequency = np.diff(pointers)  # column t of the CSC matrix holds token t's documents
 
     @classmethod
-    def build(cls, texts: Sequence[str]) -> "LexicalIndex":
+    def build(cls, texts: Iterable[str]) -> "LexicalIndex":
+        """The index of `texts`, read once. bm25s's own `index()` holds every document's token strings at once
+        (16 GB and more at a million passages); this keeps one document's, as counts, and builds the same
+        score matrix (`tests/test_lexical.py` compares the two), then hands it to bm25s to save and search."""
+        vocabulary: dict[str, int] = {}
+        terms, counts, lengths = [], [], []
+        for text in texts:
+            ids = [vocabulary.setdefault(token, len(vocabulary)) for token in lexical_tokens(text)]
+            unique, tf = np.unique(np.asarray(ids, dtype=np.int32), return_counts=True)
+            terms.append(unique)
+            counts.append(tf.astype(np.float32))
+            lengths.append(len(ids))
+        vocabulary.setdefault("", len(vocabulary))  # bm25s's empty token, which matches nothing
         model = bm25s.BM25(k1=K1, b=B, method="lucene")
-        model.index([lexical_tokens(text) for text in texts], show_progress=False)
+        model.scores = _score_matrix(terms, counts, np.asarray(lengths, dtype=np.float32), len(vocabulary))
+        model.vocab_dict = vocabulary
+        model.unique_token_ids_set = set(vocabulary.values())
+        model.nonoccurrence_array = None  # Lucene's variant scores absent words 0
         return cls(model)
 
     def save(self, folder: Path | str) -> None:
@@ -53,3 +68,19 @@ class LexicalIndex:
         if not self.n or not tokens:
             return np.zeros(self.n, dtype=np.float32)
         return np.asarray(self._model.get_scores(tokens), dtype=np.float32) * (K1 + 1)
+
+
+def _score_matrix(terms: list[np.ndarray], counts: list[np.ndarray], lengths: np.ndarray, vocabulary: int) -> dict:
+    """bm25s's CSC matrix (column = token, row = document) of Lucene BM25 term scores, without the (k1 + 1)
+    factor, as `bm25s.BM25.index(method="lucene")` computes it."""
+    n = len(lengths)
+    term = np.concatenate(terms) if terms else np.zeros(0, dtype=np.int32)
+    tf = np.concatenate(counts) if counts else np.zeros(0, dtype=np.float32)
+    document = np.repeat(np.arange(n, dtype=np.int32), [len(t) for t in terms])
+    df = np.bincount(term, minlength=vocabulary)
+    idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
+    average = float(lengths.mean()) if n else 1.0
+    scores = idf[term] * tf / (K1 * ((1 - B) + B * lengths[document] / average) + tf)
+    order = np.argsort(term, kind="stable")  # by token, then by document: CSC order
+    return {"data": scores[order].astype(np.float32), "indices": document[order],
+            "indptr": np.concatenate([[0], np.cumsum(df)]).astype(np.int32), "num_docs": n}

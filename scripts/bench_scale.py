@@ -44,6 +44,7 @@ from qa.store import (FORMAT_VERSION, MANIFEST, PASSAGE_INDEX, IndexStore, Manif
 DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev"
 OUT = ROOT / "eval-out" / "bench-scale"
 PER_DOCUMENT = 20
+PROBE_SHARES = (0.005, 0.01, 0.02, 0.05, 0.1)
 NOISE = 0.01  # per component: a noisy copy keeps a cosine of about 0.98 with its source vector
 
 
@@ -72,11 +73,12 @@ def sentence_pool(scratch: Path, questions: int) -> dict:
             "question_vectors": embedder.encode_queries(asked)}
 
 
-def noisy(rng: np.random.Generator, vectors: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """Normalised copies of `vectors[rows]` with noise added, made a block at a time (a million passages hold
-    about 3.5 million sentences: 5 GB of vectors)."""
+def noisy(rng: np.random.Generator, vectors: np.ndarray, rows: np.ndarray | None = None,
+          out: np.ndarray | None = None) -> np.ndarray:
+    """Normalised copies of `vectors[rows]` with noise added, made a block at a time into `out` (a million
+    passages hold about 3.5 million sentences: 5 GB of vectors, kept in a memory-mapped file)."""
     rows = np.arange(len(vectors)) if rows is None else rows
-    out = np.empty((len(rows), vectors.shape[1]), dtype=np.float32)
+    out = np.empty((len(rows), vectors.shape[1]), dtype=np.float32) if out is None else out
     for start in range(0, len(rows), 200_000):
         block = vectors[rows[start:start + 200_000]]
         block += NOISE * rng.standard_normal(block.shape, dtype=np.float32)
@@ -84,7 +86,8 @@ def noisy(rng: np.random.Generator, vectors: np.ndarray, rows: np.ndarray | None
     return out
 
 
-def synthesise(pool: dict, n: int, seed: int = 0) -> tuple[list[Document], list[Passage], np.ndarray, np.ndarray]:
+def synthesise(pool: dict, n: int, scratch: Path, seed: int = 0
+               ) -> tuple[list[Document], list[Passage], np.ndarray, np.ndarray]:
     """n passages recombined from the pool's sentences, with their documents and injected vectors."""
     rng = np.random.default_rng(seed)
     by_language = {lang: np.flatnonzero(np.array(pool["languages"]) == lang) for lang in ("vi", "en")}
@@ -92,7 +95,8 @@ def synthesise(pool: dict, n: int, seed: int = 0) -> tuple[list[Document], list[
     languages = np.where(rng.random(n) < len(by_language["vi"]) / len(pool["texts"]), "vi", "en")
     chosen = [rng.choice(by_language[lang], size=c) for lang, c in zip(languages, counts)]
     flat = np.concatenate(chosen)
-    sentence_vectors = noisy(rng, pool["vectors"], flat)
+    sentence_vectors = noisy(rng, pool["vectors"], flat, np.lib.format.open_memmap(
+        scratch / f"{n}-sentences.npy", mode="w+", dtype=np.float32, shape=(len(flat), pool["vectors"].shape[1])))
     offsets = np.concatenate([[0], np.cumsum(counts)])
     sums = np.add.reduceat(sentence_vectors, offsets[:-1], axis=0)
     passage_vectors = noisy(rng, sums / np.linalg.norm(sums, axis=1, keepdims=True))
@@ -196,9 +200,21 @@ def measure(index: Path, queries: Path, exact_hits: Path | None) -> dict:
                                                            + report["bare_bm25s_ms"]["p50"])
     if exact_hits is None:
         return {**report, "hits": hits}
-    _, found = store.passage_index.search(vectors, 10)
     _, truth = faiss.knn(vectors, np.ascontiguousarray(store.vectors), 10, faiss.METRIC_INNER_PRODUCT)
-    report["recall_at_10"] = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]))
+
+    def recall() -> float:
+        _, found = store.passage_index.search(vectors, 10)
+        return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]))
+
+    report["recall_at_10"] = recall()
+    chosen, sweep = store.passage_index.nprobe, []
+    for share in PROBE_SHARES:  # what other settings of nprobe would give: the evidence for the default
+        store.passage_index.nprobe = max(1, round(share * store.passage_index.nlist))
+        sweep.append({"nprobe": store.passage_index.nprobe, "share": share, "recall_at_10": recall(),
+                      "bare_faiss_ms": _percentiles(timed(lambda i: store.passage_index.search(vectors[i][None, :],
+                                                                                                 depth)))})
+    store.passage_index.nprobe = chosen
+    report["nprobe"], report["nlist"], report["probe_sweep"] = chosen, store.passage_index.nlist, sweep
     exact = json.loads(exact_hits.read_text(encoding="utf-8"))
     report["same_top1_as_exact"] = float(np.mean([a[:1] == b[:1] for a, b in zip(hits, exact)]))
     report["top10_overlap_with_exact"] = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(hits, exact)]))
@@ -247,12 +263,13 @@ def main() -> None:
         rows = []
         for n in args.sizes:
             started = time.perf_counter()
-            documents, passages, passage_vectors, sentence_vectors = synthesise(pool, n)
+            documents, passages, passage_vectors, sentence_vectors = synthesise(pool, n, scratch)
             print(f"{n}: synthesised in {time.perf_counter() - started:.0f} s", flush=True)
             exact_root, approximate_root = scratch / f"{n}-exact", scratch / f"{n}-approximate"
             build_s = build(exact_root, documents, passages, passage_vectors, sentence_vectors)
             ivf_s = derive_approximate(exact_root, approximate_root, passage_vectors)
             del documents, passages, sentence_vectors
+            (scratch / f"{n}-sentences.npy").unlink()
             print(f"{n}: built in {build_s:.0f} s (+ IVF {ivf_s:.0f} s)", flush=True)
             exact = run_child(exact_root, queries, None)
             hits = scratch / f"{n}-hits.json"

@@ -51,5 +51,6 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def write_report(rows: list[dict], out: Path) -> None:
+    rows = sorted(rows, key=lambda row: row["passages"])
     (out / "report.md").write_text(table(rows) + "\n", encoding="utf-8")
     plot(rows, out / "scale.png")
