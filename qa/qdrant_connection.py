@@ -76,7 +76,8 @@ class QdrantLocation:
     def connect(self) -> "Lease":
         if self.folder is None:
             client = QdrantClient(host=self.host, port=self.port, https=self.https,
-                                  api_key=os.environ.get(API_KEY_ENV) or None, timeout=30)
+                                  api_key=os.environ.get(API_KEY_ENV) or None, timeout=30,
+                                  check_compatibility=False)  # one request less, no warning for a down server
             return Lease(self, client, threading.Lock())
         return _LOCAL_CLIENTS.lease(self)
 
