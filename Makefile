@@ -73,3 +73,9 @@ bench-index: model
 .PHONY: bench-scale
 bench-scale: model
 	$(BIN)/python scripts/bench_scale.py
+
+# The Qdrant store against FAISS on the dev benchmark: the same vectors in both (qdrant-client's local mode, no
+# server), vi and en top-1 / hit@5 / MRR and query latency (eval-out/bench-qdrant/report.json).
+.PHONY: bench-qdrant
+bench-qdrant: model
+	$(BIN)/python scripts/bench_qdrant.py

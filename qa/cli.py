@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 from qa.cli_options import (common_options, echo_build_report, fail, json_option, llm_options, model_option,
-                             open_retriever, reports_errors)
+                             open_retriever, reports_errors, store_option)
 from qa.errors import InvalidArgumentError, InvalidQuestionError
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ def prepare_model_command() -> None:
 
 @main.command("index")
 @common_options
+@store_option
 @model_option
 @click.option("--force", is_flag=True, help="Rebuild and re-embed everything even if the index is up to date.")
 @click.option("--wait", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
@@ -93,15 +94,17 @@ def index_command(seeds_dir: Path, index_dir: Path, model: str | None, force: bo
 
 @main.command("status")
 @common_options
+@store_option
 @model_option
 @json_option
 @reports_errors
 def status_command(seeds_dir: Path, index_dir: Path, model: str | None, as_json: bool) -> None:
     """Say whether the index is missing, stale or up to date, without loading the model."""
-    from qa.index import Manifest, index_status
+    from qa.backends import read_manifest
+    from qa.index import index_status
 
     status = index_status(seeds_dir, index_dir, model)
-    manifest = asdict(Manifest.read(index_dir)) if status.state in ("fresh", "stale") else None
+    manifest = asdict(read_manifest(index_dir)) if status.state in ("fresh", "stale") else None
     if as_json:
         click.echo(json.dumps({"state": status.state, "reason": status.reason, "manifest": manifest},
                               ensure_ascii=False))
@@ -114,6 +117,7 @@ def status_command(seeds_dir: Path, index_dir: Path, model: str | None, as_json:
 @main.command("search")
 @click.argument("question", required=False)
 @common_options
+@store_option
 @model_option
 @click.option("-k", "k", type=int, default=5, show_default=True, help="Number of passages.")
 @click.option("--batch", is_flag=True, help="Read one question a line from stdin; write one JSON object a line.")
@@ -140,6 +144,7 @@ def search_command(question: str | None, seeds_dir: Path, index_dir: Path, model
 @main.command("ask")
 @click.argument("question", required=False)
 @common_options
+@store_option
 @model_option
 @click.option("-k", "k", type=int, default=5, show_default=True, help="Number of passages to retrieve.")
 @click.option("--batch", is_flag=True, help="Read one question a line from stdin; write one JSON object a line.")

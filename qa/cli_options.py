@@ -10,11 +10,11 @@ from pathlib import Path
 
 import click
 
-from qa.errors import (DocumentRejectedError, IndexNotFoundError, InvalidArgumentError, InvalidQuestionError, QAError,
-                       SeedsNotFoundError, SeedUnreadableError)
+from qa.errors import (DocumentRejectedError, IndexNotFoundError, InvalidArgumentError, InvalidQuestionError,
+                       InvalidStoreURLError, QAError, SeedsNotFoundError, SeedUnreadableError)
 
 USAGE_ERRORS = (InvalidQuestionError, InvalidArgumentError, SeedsNotFoundError, SeedUnreadableError,
-                IndexNotFoundError, DocumentRejectedError)
+                IndexNotFoundError, DocumentRejectedError, InvalidStoreURLError)
 
 
 def fail(message: str, code: int) -> None:
@@ -52,6 +52,32 @@ def common_options(command: Callable) -> Callable:
     command = click.option("--seeds", "seeds_dir", type=click.Path(path_type=Path), default=Path("seeds"),
                            show_default=True, help="Folder of input documents (.txt, .md, .pdf, .docx, .html).")(command)
     return command
+
+
+def store_option(command: Callable) -> Callable:
+    """--store URL: the index in Qdrant instead of the --index folder (it wins over --index). The command still
+    receives it as `index_dir`, kept a `str` (a `Path` would collapse the URL's "//")."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is not None:
+            from qa.qdrant_connection import QdrantLocation
+
+            try:
+                QdrantLocation.parse(value)
+            except InvalidStoreURLError as error:
+                raise click.BadParameter(str(error)) from None
+        return value
+
+    @wraps(command)
+    def with_store(*args, store: str | None = None, **kwargs):
+        if store is not None:
+            kwargs["index_dir"] = store
+        return command(*args, **kwargs)
+
+    return click.option("--store", metavar="URL", default=None, envvar="QA_STORE", show_envvar=True, callback=check,
+                        help="Index in Qdrant instead of --index: qdrant://HOST[:PORT]/COLLECTION (a server; "
+                             "qdrants:// for HTTPS, key in $QDRANT_API_KEY) or qdrant+path:FOLDER/COLLECTION "
+                             "(local mode).")(with_store)
 
 
 def _into_environment(name: str, check: Callable) -> Callable:
@@ -118,14 +144,14 @@ def llm_options(command: Callable) -> Callable:
     return command
 
 
-def open_retriever(seeds_dir: Path, index_dir: Path, model: str | None):
+def open_retriever(seeds_dir: Path, index_dir: Path | str, model: str | None):
     """The retriever over `index_dir` (with the model it was built with), warning, not failing, when the seeds
     changed since the build: a stale index still answers, but from the old seeds."""
+    from qa.backends import read_manifest
     from qa.index import index_status
     from qa.retrieval import Retriever
-    from qa.store import Manifest
 
-    manifest = Manifest.read(index_dir)  # a missing index is a clear error before the model loads
+    manifest = read_manifest(index_dir)  # a missing index is a clear error before the model loads
     if Path(seeds_dir).is_dir():
         status = index_status(seeds_dir, index_dir, model or manifest.model)
         if status.state == "stale":

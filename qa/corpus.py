@@ -102,13 +102,13 @@ def remove_document(seeds_dir: Path | str, name: str) -> Path:
 
 def list_documents(seeds_dir: Path | str, index_dir: Path | str | None = None) -> list[DocumentInfo]:
     """The seeds folder's documents, with what the index (when there is one) holds of each."""
-    from qa.store import IndexStore
+    from qa.backends import open_store
 
     seeds_dir = Path(seeds_dir)
     indexed: dict[str, tuple[str, str, int | None, int]] = {}
     if index_dir is not None:
         try:
-            store = IndexStore.load(index_dir)
+            store = open_store(index_dir)
         except (QAError, OSError):
             store = None
         if store is not None:
@@ -152,10 +152,10 @@ def example_questions(index_dir: Path | str, limit: int = 4) -> list[str]:
     """Questions to offer a newcomer, made from the indexed corpus itself: its section headings (else its
     document titles), in each document's language, plus one asked in English across languages when the corpus
     is Vietnamese. Empty when there is no index."""
-    from qa.store import IndexStore
+    from qa.backends import open_store
 
     try:
-        store = IndexStore.load(index_dir)
+        store = open_store(index_dir)
     except (QAError, OSError):
         return []
     try:

@@ -20,7 +20,7 @@ from typing import Any
 from qa.answer import Answer, AnswerEvent, AnswerSettings, Assistant, LLMSettings, final_answer
 from qa.embeddings import Embedder
 from qa.errors import InvalidArgumentError, QAError
-from qa.index import current_version
+from qa.backends import current_version, index_location
 from qa.records import SearchResult
 from qa.retrieval import MAX_K, Retriever
 from qa.settings import RetrievalSettings
@@ -64,9 +64,9 @@ class Engine:
       answerer: `Assistant.with_retriever`), and the caller's retrieval settings: `retrieval` when given, else
       those of the handed-in retriever when they differ from the ones saved with its index. Otherwise each index
       answers with the settings saved with it (`qa index --fusion …` takes effect on reload).
-    * Reload detection: `qa.index.current_version(index_dir)`, at most every `recheck_seconds`; a version other
-      than the loaded one means a rebuild finished. The version is read before loading, so a rebuild that ends
-      during a load is noticed at the next check rather than missed.
+    * Reload detection: `qa.backends.current_version(index_dir)` (for Qdrant: the alias target), at most every
+      `recheck_seconds`; a version other than the loaded one means a rebuild finished. The version is read before
+      loading, so a rebuild that ends during a load is noticed at the next check rather than missed.
     """
 
     MAX_K = MAX_K  # the largest k a request may ask for (a front end's limit for its slider or its API)
@@ -82,7 +82,7 @@ class Engine:
             raise TypeError("Engine needs an Assistant, a Retriever or a function that returns an Assistant.")
         if not isinstance(max_concurrent, int) or max_concurrent < 1:
             raise InvalidArgumentError(f"max_concurrent must be a whole number ≥ 1, got {max_concurrent!r}.")
-        self.index_dir = Path(index_dir) if index_dir is not None else None
+        self.index_dir = index_location(index_dir) if index_dir is not None else None
         self.max_concurrent = max_concurrent
         self.wait_seconds = wait_seconds
         self.recheck_seconds = recheck_seconds
@@ -103,8 +103,8 @@ class Engine:
              retrieval: RetrievalSettings | None = None, answer: AnswerSettings = AnswerSettings(),
              llm: LLMSettings | None = None, **options: Any) -> Engine:
         """An engine over `index_dir` that loads the index and model on first use (or `preload`), with these
-        settings on every load and reload; `options` as for the constructor."""
-        index_dir = Path(index_dir)
+        settings on every load and reload; `options` as for the constructor. `index_dir` may be a Qdrant URL."""
+        index_dir = index_location(index_dir)
 
         def load() -> Assistant:
             return Assistant(Retriever.load(index_dir, model, settings=retrieval), settings=answer, llm=llm)

@@ -56,3 +56,11 @@ class SeedUnreadableError(QAError):
 
 class DocumentRejectedError(QAError, ValueError):
     """A file offered to the corpus was refused (type, size or content); the message names it and says why."""
+
+
+class InvalidStoreURLError(QAError, ValueError):
+    """A `--store` location is not a Qdrant URL this version understands; the message shows the accepted forms."""
+
+
+class StoreUnavailableError(QAError):
+    """The Qdrant server named by a store URL cannot be reached (or its local folder is held by another process)."""

@@ -17,16 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from qa import versions
+from qa.backends import PassageStore, current_version, index_location, is_remote, open_store, read_manifest
 from qa.documents import read_documents, read_seed, seed_files
 from qa.embeddings import Embedder, canonical_model_name, configured_model
 from qa.errors import (IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexWriteError,
                        QAError, SeedsNotFoundError)
 from qa.passages import ChunkingSettings, split_documents
-from qa.records import Passage
+from qa.records import Document, Passage
 from qa.settings import RetrievalSettings
-from qa.store import (FORMAT_VERSION, IndexStore, Manifest, remove_legacy_files, rebuild_hint,
-                      saved_retrieval_settings, write_version)
-from qa.versions import current_version
+from qa import store
+from qa.store import FORMAT_VERSION, IndexStore, Manifest, remove_legacy_files, rebuild_hint, write_version
 
 __all__ = ["BuildReport", "IndexStatus", "IndexStore", "Manifest", "build_index", "current_version",
            "index_status", "rebuild_hint", "saved_retrieval_settings", "seed_hashes"]
@@ -63,11 +63,12 @@ def seed_hashes(seeds_dir: Path) -> dict[str, str]:
             for p in seed_files(seeds_dir)}
 
 
-def index_status(seeds_dir: Path, index_dir: Path, model: str | None = None,
+def index_status(seeds_dir: Path, index_dir: Path | str, model: str | None = None,
                  settings: ChunkingSettings = ChunkingSettings(), hashes: dict[str, str] | None = None) -> IndexStatus:
-    """Whether `index_dir` is a current index of `seeds_dir` (cheap: hashes files, loads no model)."""
+    """Whether `index_dir` (a folder or a Qdrant URL) is a current index of `seeds_dir` (cheap: hashes files,
+    loads no model)."""
     try:
-        manifest = Manifest.read(Path(index_dir))
+        manifest = read_manifest(index_location(index_dir))
     except IndexNotFoundError:
         return IndexStatus("missing", f"no index in {index_dir}")
     except (IndexCorruptError, IndexMismatchError) as error:
@@ -85,6 +86,16 @@ def index_status(seeds_dir: Path, index_dir: Path, model: str | None = None,
     return IndexStatus("fresh", f"up to date with {len(current)} seed file(s)")
 
 
+def saved_retrieval_settings(index_dir: Path | str) -> RetrievalSettings:
+    """The retrieval settings an existing index (a folder or a Qdrant URL) answers with; defaults when none."""
+    if not is_remote(index_dir):
+        return store.saved_retrieval_settings(index_dir)
+    try:
+        return RetrievalSettings.from_dict(read_manifest(index_dir).retrieval)
+    except IndexNotFoundError:
+        return RetrievalSettings()
+
+
 def build_index(seeds_dir: Path | str, index_dir: Path | str, model: str | None = None, *,
                 settings: ChunkingSettings = ChunkingSettings(), retrieval: RetrievalSettings | None = None,
                 embedder: Embedder | None = None, force: bool = False, wait: float = 0.0, show_progress: bool = False,
@@ -93,18 +104,24 @@ def build_index(seeds_dir: Path | str, index_dir: Path | str, model: str | None 
     and prompt keeps its vector (reuse is keyed by the exact text, never by position).
 
     `retrieval` is saved in the manifest for readers; None keeps the settings the old index had, else defaults.
-    `force` rebuilds from scratch, reusing nothing. Another build of the same index running makes this wait up to
-    `wait` seconds, then raise `IndexBusyError`; readers keep the old version until the new one is published."""
+    `force` rebuilds from scratch, reusing nothing. Another build of the same index folder running makes this wait
+    up to `wait` seconds, then raise `IndexBusyError`; readers keep the old version until the new one is published.
+    A Qdrant URL (`qa.qdrant_store`) is built into a new collection its alias then names; no lock spans machines."""
     started = time.perf_counter()
-    seeds_dir, index_dir = Path(seeds_dir), Path(index_dir)
+    seeds_dir, index_dir = Path(seeds_dir), index_location(index_dir)
     model_name = embedder.name if embedder else canonical_model_name(configured_model(model))
     seed_files(seeds_dir)  # a missing seeds folder is a clear error before anything is created
     if not force and (report := _unchanged(seeds_dir, index_dir, model_name, settings, retrieval, started)):
         return report
+    if is_remote(index_dir):
+        from qa.qdrant_writer import publish_version
+
+        return _build_locked(seeds_dir, index_dir, model_name, settings, retrieval, embedder, force, show_progress,
+                             log, started, lambda *version: publish_version(index_dir, *version))
     try:
         with versions.writer_lock(index_dir, wait):
             return _build_locked(seeds_dir, index_dir, model_name, settings, retrieval, embedder, force,
-                                 show_progress, log, started)
+                                 show_progress, log, started, lambda *version: _publish_folder(index_dir, *version))
     except OSError as error:
         if isinstance(error, QAError):  # SeedsNotFoundError is a FileNotFoundError too
             raise
@@ -119,7 +136,7 @@ def _unchanged(seeds_dir: Path, index_dir: Path, model_name: str, settings: Chun
     status = index_status(seeds_dir, index_dir, model_name, settings)
     if not status.fresh:
         return None
-    manifest = Manifest.read(index_dir)
+    manifest = read_manifest(index_dir)
     if retrieval is not None and retrieval.to_dict() != manifest.retrieval:
         return None
     return BuildReport("up-to-date", str(index_dir), manifest.model, manifest.counts["documents"],
@@ -127,12 +144,13 @@ def _unchanged(seeds_dir: Path, index_dir: Path, model_name: str, settings: Chun
                        time.perf_counter() - started, status.reason, current_version(index_dir) or "")
 
 
-def _build_locked(seeds_dir: Path, index_dir: Path, model_name: str, settings: ChunkingSettings,
+def _build_locked(seeds_dir: Path, index_dir: Path | str, model_name: str, settings: ChunkingSettings,
                   retrieval: RetrievalSettings | None, embedder: Embedder | None, force: bool, show_progress: bool,
-                  log: Callable[[str], None], started: float) -> BuildReport:
+                  log: Callable[[str], None], started: float, publish: Callable[..., str]) -> BuildReport:
+    """Embed and publish a version; `publish(manifest, documents, passages, passage_vectors, sentence_vectors)`
+    makes it current in the store and returns its version."""
     if not force and (report := _unchanged(seeds_dir, index_dir, model_name, settings, retrieval, started)):
         return report  # the writer we waited for built it
-    versions.sweep(index_dir)  # what a crashed writer left
     hashes = seed_hashes(seeds_dir)
     status = index_status(seeds_dir, index_dir, model_name, settings, hashes)
     documents = read_documents(seeds_dir)
@@ -159,6 +177,14 @@ def _build_locked(seeds_dir: Path, index_dir: Path, model_name: str, settings: C
         index_type="", files={}, built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         build_seconds=round(time.perf_counter() - started, 3), retrieval=retrieval.to_dict(),
         passage_prompt=embedder.passage_prompt)
+    version = publish(manifest, documents, passages, passage_vectors, sentence_vectors)
+    return BuildReport("built", str(index_dir), embedder.name, len(documents), len(passages), len(sentence_vectors),
+                       embedded, reused, time.perf_counter() - started, status.reason, version)
+
+
+def _publish_folder(index_dir: Path, manifest: Manifest, documents: list[Document], passages: list[Passage],
+                    passage_vectors: np.ndarray, sentence_vectors: np.ndarray) -> str:
+    versions.sweep(index_dir)  # what a crashed writer left
     staging = versions.new_staging(index_dir)
     try:
         write_version(staging, manifest, documents, passages, passage_vectors, sentence_vectors)
@@ -167,8 +193,7 @@ def _build_locked(seeds_dir: Path, index_dir: Path, model_name: str, settings: C
         shutil.rmtree(staging, ignore_errors=True)  # gone already once published
     remove_legacy_files(index_dir)
     versions.sweep(index_dir)
-    return BuildReport("built", str(index_dir), embedder.name, len(documents), len(passages), len(sentence_vectors),
-                       embedded, reused, time.perf_counter() - started, status.reason, version)
+    return version
 
 
 def _embed(passages: list[Passage], reusable: dict[str, np.ndarray], embedder: Embedder, show_progress: bool,
@@ -190,14 +215,14 @@ def _embed(passages: list[Passage], reusable: dict[str, np.ndarray], embedder: E
     return stack(passage_texts), stack(sentence_texts), len(todo), len(distinct) - len(todo)
 
 
-def _previous_index(index_dir: Path) -> IndexStore | None:
+def _previous_index(index_dir: Path | str) -> PassageStore | None:
     try:
-        return IndexStore.load(index_dir)
+        return open_store(index_dir)
     except (IndexNotFoundError, IndexCorruptError, IndexMismatchError):
         return None
 
 
-def _reusable_vectors(old: IndexStore, embedder: Embedder) -> dict[str, np.ndarray]:
+def _reusable_vectors(old: PassageStore, embedder: Embedder) -> dict[str, np.ndarray]:
     """Exact embedded text → its vector in the previous index, when that index used the same model and prompt."""
     if old.manifest.model != embedder.name or old.manifest.passage_prompt != embedder.passage_prompt:
         return {}

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from qa.backends import index_location
 from qa.embeddings import Embedder
 from qa.errors import QAError
 from qa.index import build_index
@@ -46,7 +47,7 @@ class BackgroundIndexer:
                  embedder: Callable[[], Embedder | None] = lambda: None, wait_seconds: float = 600.0) -> None:
         """`embedder`: a loaded model to reuse (a chat's), or None to load `model` for each build; `wait_seconds`:
         how long a build waits for another writer (a `qa index` in a terminal) to finish."""
-        self.seeds_dir, self.index_dir, self.model = Path(seeds_dir), Path(index_dir), model
+        self.seeds_dir, self.index_dir, self.model = Path(seeds_dir), index_location(index_dir), model
         self._embedder, self._wait = embedder, wait_seconds
         self._reference: Embedder | None = None  # loaded once when the handed-in model only encodes queries
         self._lock = threading.Lock()

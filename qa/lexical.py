@@ -63,6 +63,20 @@ class LexicalIndex:
         df = int(self._document_frequency[row]) if row is not None else 0
         return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
 
+    def passage_weights(self) -> list[dict[str, float]]:
+        """Each passage's BM25 weight of each of its tokens (idf and Lucene's k1+1 included): a question's score
+        is the sum of these over its distinct tokens, so a store that keeps them as sparse vectors scores alike."""
+        pointers = np.asarray(self._model.scores["indptr"])
+        rows = np.asarray(self._model.scores["indices"])
+        weights = np.asarray(self._model.scores["data"], dtype=np.float32) * (K1 + 1)
+        by_passage: list[dict[str, float]] = [{} for _ in range(self.n)]
+        for token, column in self._vocabulary.items():
+            if column + 1 >= len(pointers):  # bm25s's padding token "", no column of its own
+                continue
+            for position in range(pointers[column], pointers[column + 1]):
+                by_passage[rows[position]][token] = float(weights[position])
+        return by_passage
+
     def scores(self, query: str) -> np.ndarray:
         tokens = [t for t in dict.fromkeys(lexical_tokens(query)) if t in self._vocabulary]
         if not self.n or not tokens:

@@ -9,12 +9,13 @@ from pathlib import Path
 import click
 
 from qa import SkippedDocumentWarning
-from qa.cli_options import common_options, llm_options, model_option, reports_errors
+from qa.cli_options import common_options, llm_options, model_option, reports_errors, store_option
 from ui.feedback import DEFAULT_FEEDBACK_PATH
 
 
 @click.command("chat")
 @common_options
+@store_option
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 exposes the chat to your network.")
 @click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True, help="Port to listen on.")
@@ -30,7 +31,7 @@ from ui.feedback import DEFAULT_FEEDBACK_PATH
 @model_option
 @llm_options
 @reports_errors
-def chat_command(seeds_dir: Path, index_dir: Path, host: str, port: int, share: bool, auth: str | None,
+def chat_command(seeds_dir: Path, index_dir: Path | str, host: str, port: int, share: bool, auth: str | None,
                  feedback_path: Path, mcp: bool, model: str | None, llm_url: str | None, llm_model: str | None,
                  llm_key: str | None) -> None:
     """Open the chat in the browser: cited answers in Vietnamese or English, plus the /ask and /search API."""
@@ -42,7 +43,7 @@ def chat_command(seeds_dir: Path, index_dir: Path, host: str, port: int, share: 
     status = index_status(seeds_dir, index_dir, model) if Path(seeds_dir).is_dir() else None
     if status is not None and status.state == "missing":
         click.echo(f"Warning: no index in {index_dir} yet; the page will say so until you run: "
-                   f"qa index --seeds {seeds_dir} --index {index_dir}", err=True)
+                   f"qa index --seeds {seeds_dir} {_option(index_dir)}", err=True)
     elif status is not None and status.state != "fresh":
         click.echo(f"Warning: the index is {status.state} ({status.reason}); run: qa index", err=True)
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
@@ -59,3 +60,10 @@ def chat_command(seeds_dir: Path, index_dir: Path, host: str, port: int, share: 
         warnings.filterwarnings("default", category=LLMFallbackWarning)  # why an LLM answer was not used
         launch(index_dir, seeds_dir, host=host, port=port, share=share, auth=auth, feedback_path=feedback_path,
                model=model, llm=llm, mcp=mcp, quiet=True)
+
+
+def _option(index_dir: Path | str) -> str:
+    """How `qa index` is told about this index: --store for a Qdrant URL, else --index."""
+    from qa.backends import is_remote
+
+    return f"--store {index_dir}" if is_remote(index_dir) else f"--index {index_dir}"
