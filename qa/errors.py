@@ -56,3 +56,7 @@ class SeedUnreadableError(QAError):
 
 class DocumentRejectedError(QAError, ValueError):
     """A file offered to the corpus was refused (type, size or content); the message names it and says why."""
+
+
+class QuantizationUnsupportedError(QAError):
+    """`--quantize int8` was asked for a model whose layout the int8 exporter does not reproduce exactly."""
