@@ -141,8 +141,8 @@ class Embedder:
                 ) from error
             loaded = _download(name, location, device)
         if quantize == "int8":
-            return cls(name=name, model=OnnxPassages(loaded, ensure_int8_export(loaded, name, log)), batch_size=batch_size,
-                       encoder=INT8_ENCODER)
+            passages = OnnxPassages(loaded, ensure_int8_export(loaded, name, location, log))
+            return cls(name=name, model=passages, batch_size=batch_size, encoder=INT8_ENCODER)
         return cls(name=name, model=loaded, batch_size=batch_size)
 
     @property

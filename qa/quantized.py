@@ -56,10 +56,13 @@ def encoder_name(quantize: str | None = None) -> str:
     return INT8_ENCODER if resolve_quantize(quantize) == "int8" else FP32_ENCODER
 
 
-def export_dir(model_name: str) -> Path:
-    """Where the int8 export of `model_name` is cached: one folder a model and recipe, beside the models."""
+def export_dir(model_name: str, location: str) -> Path:
+    """Where the int8 export of `model_name` (loaded from `location`) is cached: one folder a model, weights and
+    recipe, beside the models; the weights' sizes and times are in the key, so changed weights are exported anew."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model_name).name or model_name).strip("-")
-    key = hashlib.sha256(f"{model_name}\0{RECIPE}".encode()).hexdigest()[:10]
+    weights = sorted(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+                     for p in Path(location).glob("*.safetensors"))
+    key = hashlib.sha256("\0".join([model_name, location, str(RECIPE), *weights]).encode()).hexdigest()[:10]
     return model_cache_root() / "onnx" / f"{slug}-{key}-int8"
 
 
@@ -70,10 +73,11 @@ class ExportReport:
     cached: bool
 
 
-def ensure_int8_export(st_model, model_name: str, log: Callable[[str], None] = lambda m: None) -> ExportReport:
+def ensure_int8_export(st_model, model_name: str, location: str,
+                       log: Callable[[str], None] = lambda m: None) -> ExportReport:
     """The cached int8 ONNX file for `st_model`, exporting it first if needed (a one-time cost of a minute or
     so); written into a temporary folder and renamed into place, so a crash never leaves half an export."""
-    target = export_dir(model_name)
+    target = export_dir(model_name, location)
     if (target / MODEL_FILE).is_file():
         return ExportReport(target, _recorded_seconds(target), True)
     check_supported(st_model, model_name)
@@ -83,8 +87,16 @@ def ensure_int8_export(st_model, model_name: str, log: Callable[[str], None] = l
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
-        with _root_logging_kept():
-            _export(st_model, staging)
+        try:
+            with _root_logging_kept():
+                _export(st_model, staging)
+        except OSError:
+            raise
+        except Exception as error:  # noqa: BLE001 - torch.onnx and the optimizer fail in many ways on odd models
+            raise QuantizationUnsupportedError(
+                f"Cannot export {model_name} to ONNX int8: {error.__class__.__name__}: "
+                f"{str(error).splitlines()[0][:300] if str(error) else 'no detail'}. Index it without --quantize."
+            ) from error
         seconds = time.perf_counter() - started
         (staging / EXPORT_RECORD).write_text(json.dumps({"model": model_name, "recipe": RECIPE,
                                                          "seconds": round(seconds, 1)}) + "\n", encoding="utf-8")
@@ -197,7 +209,8 @@ class OnnxPassages:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = os.cpu_count() or 1
-        self._session = ort.InferenceSession(str(export.folder / MODEL_FILE), options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(str(export.folder / MODEL_FILE), options,
+                                             providers=["CPUExecutionProvider"])
 
     def get_embedding_dimension(self) -> int:
         return int(self.query_model.get_embedding_dimension())
