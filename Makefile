@@ -47,9 +47,11 @@ clean:
 	rm -rf $(INDEX) .pytest_cache
 
 # Answer quality on the bilingual dev benchmark (../shared/benchmarks/xquad-dev): one table, vi and en.
+# QUANTIZE=int8 builds its indexes with the int8 passage encoder (into eval-out/bench-quality-int8).
+QUANTIZE ?= none
 .PHONY: bench-quality
 bench-quality: model
-	$(BIN)/python scripts/bench_quality.py
+	$(BIN)/python scripts/bench_quality.py --quantize $(QUANTIZE) $(if $(filter int8,$(QUANTIZE)),--out eval-out/bench-quality-int8)
 
 # Load on the chat's HTTP API: 50 concurrent users × 4 questions against `qa chat`, every answer checked, next to
 # the bare library answering the same questions in-process (eval-out/bench-load/report.json).
@@ -63,7 +65,8 @@ bench-load: model
 bench-formats: model browser
 	$(BIN)/python scripts/bench_formats.py
 
-# Indexing throughput: build_index of the dev articles against bare SentenceTransformer.encode of the same texts.
+# Indexing throughput: build_index of the dev articles, fp32 and --quantize int8, against bare
+# SentenceTransformer.encode of the same texts (eval-out/bench-index/report.json).
 .PHONY: bench-index
 bench-index: model
 	$(BIN)/python scripts/bench_index.py

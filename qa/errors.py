@@ -64,3 +64,7 @@ class InvalidStoreURLError(QAError, ValueError):
 
 class StoreUnavailableError(QAError):
     """The Qdrant server named by a store URL cannot be reached (or its local folder is held by another process)."""
+
+
+class QuantizationUnsupportedError(QAError):
+    """`--quantize int8` was asked for a model whose layout the int8 exporter does not reproduce exactly."""

@@ -23,6 +23,7 @@ from qa.embeddings import Embedder, canonical_model_name, configured_model
 from qa.errors import (IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexWriteError,
                        QAError, SeedsNotFoundError)
 from qa.passages import ChunkingSettings, split_documents
+from qa.quantized import encoder_name
 from qa.records import Document, Passage
 from qa.settings import RetrievalSettings
 from qa import store
@@ -99,29 +100,32 @@ def saved_retrieval_settings(index_dir: Path | str) -> RetrievalSettings:
 def build_index(seeds_dir: Path | str, index_dir: Path | str, model: str | None = None, *,
                 settings: ChunkingSettings = ChunkingSettings(), retrieval: RetrievalSettings | None = None,
                 embedder: Embedder | None = None, force: bool = False, wait: float = 0.0, show_progress: bool = False,
-                log: Callable[[str], None] = lambda message: None) -> BuildReport:
+                log: Callable[[str], None] = lambda message: None, quantize: str | None = None) -> BuildReport:
     """Build or refresh the index; a fresh index is left alone, and every text embedded before with the same model
     and prompt keeps its vector (reuse is keyed by the exact text, never by position).
 
     `retrieval` is saved in the manifest for readers; None keeps the settings the old index had, else defaults.
     `force` rebuilds from scratch, reusing nothing. Another build of the same index folder running makes this wait
     up to `wait` seconds, then raise `IndexBusyError`; readers keep the old version until the new one is published.
-    A Qdrant URL (`qa.qdrant_store`) is built into a new collection its alias then names; no lock spans machines."""
+    A Qdrant URL (`qa.qdrant_store`) is built into a new collection its alias then names; no lock spans machines.
+    `quantize` ("int8", else $QA_QUANTIZE; see `Embedder.load`) applies when no `embedder` is given."""
     started = time.perf_counter()
     seeds_dir, index_dir = Path(seeds_dir), index_location(index_dir)
     model_name = embedder.name if embedder else canonical_model_name(configured_model(model))
+    encoder = embedder.encoder if embedder and not embedder.queries_only else encoder_name(quantize)
     seed_files(seeds_dir)  # a missing seeds folder is a clear error before anything is created
-    if not force and (report := _unchanged(seeds_dir, index_dir, model_name, settings, retrieval, started)):
+    if not force and (report := _unchanged(seeds_dir, index_dir, model_name, settings, retrieval, started, encoder)):
         return report
     if is_remote(index_dir):
         from qa.qdrant_writer import publish_version
 
         return _build_locked(seeds_dir, index_dir, model_name, settings, retrieval, embedder, force, show_progress,
-                             log, started, lambda *version: publish_version(index_dir, *version))
+                             log, started, quantize, encoder, lambda *version: publish_version(index_dir, *version))
     try:
         with versions.writer_lock(index_dir, wait):
             return _build_locked(seeds_dir, index_dir, model_name, settings, retrieval, embedder, force,
-                                 show_progress, log, started, lambda *version: _publish_folder(index_dir, *version))
+                                 show_progress, log, started, quantize, encoder,
+                                 lambda *version: _publish_folder(index_dir, *version))
     except OSError as error:
         if isinstance(error, QAError):  # SeedsNotFoundError is a FileNotFoundError too
             raise
@@ -131,13 +135,13 @@ def build_index(seeds_dir: Path | str, index_dir: Path | str, model: str | None 
 
 
 def _unchanged(seeds_dir: Path, index_dir: Path, model_name: str, settings: ChunkingSettings,
-               retrieval: RetrievalSettings | None, started: float) -> BuildReport | None:
-    """The report of a call with nothing to do: the index is fresh and keeps its retrieval settings."""
+               retrieval: RetrievalSettings | None, started: float, encoder: str) -> BuildReport | None:
+    """The report of a call with nothing to do: the index is fresh, keeps its retrieval settings and encoder."""
     status = index_status(seeds_dir, index_dir, model_name, settings)
     if not status.fresh:
         return None
     manifest = read_manifest(index_dir)
-    if retrieval is not None and retrieval.to_dict() != manifest.retrieval:
+    if (retrieval is not None and retrieval.to_dict() != manifest.retrieval) or manifest.encoder != encoder:
         return None
     return BuildReport("up-to-date", str(index_dir), manifest.model, manifest.counts["documents"],
                        manifest.counts["passages"], manifest.counts["sentences"], 0, 0,
@@ -146,10 +150,11 @@ def _unchanged(seeds_dir: Path, index_dir: Path, model_name: str, settings: Chun
 
 def _build_locked(seeds_dir: Path, index_dir: Path | str, model_name: str, settings: ChunkingSettings,
                   retrieval: RetrievalSettings | None, embedder: Embedder | None, force: bool, show_progress: bool,
-                  log: Callable[[str], None], started: float, publish: Callable[..., str]) -> BuildReport:
+                  log: Callable[[str], None], started: float, quantize: str | None, encoder: str,
+                  publish: Callable[..., str]) -> BuildReport:
     """Embed and publish a version; `publish(manifest, documents, passages, passage_vectors, sentence_vectors)`
     makes it current in the store and returns its version."""
-    if not force and (report := _unchanged(seeds_dir, index_dir, model_name, settings, retrieval, started)):
+    if not force and (report := _unchanged(seeds_dir, index_dir, model_name, settings, retrieval, started, encoder)):
         return report  # the writer we waited for built it
     hashes = seed_hashes(seeds_dir)
     status = index_status(seeds_dir, index_dir, model_name, settings, hashes)
@@ -161,7 +166,7 @@ def _build_locked(seeds_dir: Path, index_dir: Path | str, model_name: str, setti
         + (status.reason if not status.fresh else "rebuilding"))
     if embedder is not None and embedder.queries_only:
         embedder = None  # an index is built with the reference model, never with a query-only encoder
-    embedder = embedder or Embedder.load(model_name)
+    embedder = embedder or Embedder.load(model_name, quantize=quantize, log=log)
     old = _previous_index(index_dir)
     try:
         retrieval = retrieval or RetrievalSettings.from_dict(old.manifest.retrieval if old else None)
@@ -176,7 +181,7 @@ def _build_locked(seeds_dir: Path, index_dir: Path | str, model_name: str, setti
         counts={"documents": len(documents), "passages": len(passages), "sentences": len(sentence_vectors)},
         index_type="", files={}, built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         build_seconds=round(time.perf_counter() - started, 3), retrieval=retrieval.to_dict(),
-        passage_prompt=embedder.passage_prompt)
+        passage_prompt=embedder.passage_prompt, encoder=embedder.encoder)
     version = publish(manifest, documents, passages, passage_vectors, sentence_vectors)
     return BuildReport("built", str(index_dir), embedder.name, len(documents), len(passages), len(sentence_vectors),
                        embedded, reused, time.perf_counter() - started, status.reason, version)
@@ -223,8 +228,10 @@ def _previous_index(index_dir: Path | str) -> PassageStore | None:
 
 
 def _reusable_vectors(old: PassageStore, embedder: Embedder) -> dict[str, np.ndarray]:
-    """Exact embedded text → its vector in the previous index, when that index used the same model and prompt."""
-    if old.manifest.model != embedder.name or old.manifest.passage_prompt != embedder.passage_prompt:
+    """Exact embedded text → its vector in the previous index, when that index used the same model, prompt and
+    encoder (int8 and fp32 vectors of one text differ: an index never mixes them)."""
+    if (old.manifest.model != embedder.name or old.manifest.passage_prompt != embedder.passage_prompt
+            or old.manifest.encoder != embedder.encoder):
         return {}
     reusable = dict(zip((p.text for p in old.passages), old.passage_vectors()))
     reusable.update(zip((s.text for p in old.passages for s in p.sentences), old.sentence_vectors))

@@ -66,6 +66,7 @@ class Manifest:
     build_seconds: float
     retrieval: dict = field(default_factory=dict)  # RetrievalSettings the index answers with (empty: defaults)
     passage_prompt: str | None = None  # the prompt passages were embedded with: part of what a vector is of
+    encoder: str = "sentence-transformers"  # what embedded the passages (qa.quantized): int8 vectors differ slightly
 
     @classmethod
     def read(cls, index_dir: Path | str) -> "Manifest":

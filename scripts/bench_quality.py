@@ -1,7 +1,10 @@
 """Answer quality on the bilingual dev benchmark in one command: one table, Vietnamese and English side by side.
 
-    .venv/bin/python scripts/bench_quality.py [--holdout 0.5] [--holdout-seed 0] [-k 5] [--out DIR]
+    .venv/bin/python scripts/bench_quality.py [--holdout 0.5] [--holdout-seed 0] [-k 5] [--out DIR] [--quantize int8]
     make bench-quality
+
+`--quantize int8` builds the indexes with the int8 passage encoder (`qa index --quantize int8`); questions are
+encoded as always, so the table compares directly with an fp32 run's.
 
 The model is loaded once and every run asks both languages' questions against one index:
 
@@ -60,6 +63,8 @@ def main() -> None:
     parser.add_argument("--holdout-seed", type=int, default=0)
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("eval-out") / "bench-quality")
+    parser.add_argument("--quantize", choices=("none", "int8"), default="none",
+                        help="passage encoder the indexes are built with")
     parser.add_argument("--no-seed-gold", dest="seed_gold", action="store_false",
                         help="skip the seed gold set sanity check")
     args = parser.parse_args()
@@ -68,7 +73,7 @@ def main() -> None:
     full_set = with_questions_of(load_dataset(args.dataset), load_dataset(args.questions))
     held = hold_out(full_set, args.holdout, args.holdout_seed)
     held_set = dataclasses.replace(held, questions=tuple(q for q in held.questions if q.out_of_document))
-    embedder = Embedder.load()
+    embedder = Embedder.load(quantize=args.quantize, log=log)
     runs: dict[str, EvalRun] = {}
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as scratch:
         for name, dataset in ((FULL, full_set), (HOLDOUT, held_set)):
