@@ -5,9 +5,7 @@ for the whole session); the default E5 is measured by scripts/bench_index.py and
 """
 
 import json
-import os
-import subprocess
-import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from qa import Embedder, InvalidArgumentError, QuantizationUnsupportedError
 from qa.quantized import FP32_ENCODER, INT8_ENCODER, check_supported, resolve_quantize
 from qa.store import Manifest
 
-from conftest import ROOT, SEEDS
+from conftest import SEEDS
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DOCUMENTS = {
@@ -93,8 +91,13 @@ def test_int8_vectors_are_close_to_fp32_and_questions_stay_fp32(int8, fp32, cach
 
 
 def qa(*args, cache_dir):
-    return subprocess.run([sys.executable, "-m", "qa", *map(str, args)], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "QA_CACHE_DIR": str(cache_dir)}, timeout=300)
+    """`qa` in-process through click (a new process per call would import torch each time)."""
+    from click.testing import CliRunner
+
+    from qa.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args], env={"QA_CACHE_DIR": str(cache_dir)})
+    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr)
 
 
 @pytest.mark.slow
