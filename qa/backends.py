@@ -35,6 +35,12 @@ class Candidates:
     best_sentence: np.ndarray  # that sentence's index in the passage
     lexical: np.ndarray  # BM25 (unscaled; 0 where no word matches)
 
+    @classmethod
+    def none(cls) -> "Candidates":
+        """No candidate: an empty index."""
+        empty = np.zeros(0, dtype=np.float32)
+        return cls(np.zeros(0, dtype=np.int64), [], empty, empty, np.zeros(0, dtype=np.int64), empty)
+
 
 class PassageStore(Protocol):
     """A loaded index version: everything retrieval and answers need, without the model."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
@@ -31,6 +31,7 @@ from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from qa.qdrant_connection import Lease, QdrantLocation, meta_collection, resolve
 from qa.records import Document, Passage
 from qa.store import Manifest
+from qa.tables import PassageRows, in_order
 from qa.text import lexical_tokens
 
 FORMAT_VERSION = 1  # of the collections' layout; a reader refuses others
@@ -129,8 +130,7 @@ class QdrantStore:
         depth = min(len(self.passages), depth)
         ids = sorted({token_id(t) for t in lexical_tokens(question)})
         if depth == 0:
-            empty = np.zeros(0, dtype=np.float32)
-            return Candidates(np.zeros(0, dtype=np.int64), [], empty, empty, np.zeros(0, dtype=np.int64), empty)
+            return Candidates.none()
         with self.lease as client:
             requests = [models.QueryRequest(query=vector.tolist(), using=PASSAGE, limit=depth)]
             if ids:
@@ -198,22 +198,11 @@ def _matched_weight(sparse: models.SparseVector | None, asked: np.ndarray) -> fl
 _PASSAGE_FIELDS = models.PayloadSelectorExclude(exclude=["tokens"])
 
 
-class QdrantPassages(Sequence[Passage]):
+class QdrantPassages(PassageRows):
     """The passages of a version by row, read from the points' payloads when asked for."""
 
     def __init__(self, lease: Lease, version: str, count: int) -> None:
         self._lease, self._version, self._count = lease, version, count
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __getitem__(self, row):  # type: ignore[override]
-        if isinstance(row, slice):
-            return self.at(range(*row.indices(self._count)))
-        row = int(row) + (self._count if int(row) < 0 else 0)
-        if not 0 <= row < self._count:
-            raise IndexError(f"passage row {row} out of range")
-        return self.at([row])[0]
 
     def _payloads(self, rows: Iterable[int], selector) -> list[dict]:
         order = [int(r) for r in rows]
@@ -223,10 +212,7 @@ class QdrantPassages(Sequence[Passage]):
                 chunk = sorted(set(order[start:start + READ_BATCH]))
                 found.update((int(r.id), r.payload) for r in client.retrieve(self._version, ids=chunk,
                                                                              with_payload=selector))
-        missing = set(order) - found.keys()
-        if missing:
-            raise IndexError(f"no passage at row(s) {sorted(missing)[:5]}")
-        return [found[r] for r in order]
+        return in_order(order, found)
 
     def at(self, rows: Iterable[int]) -> list[Passage]:
         return [Passage.from_dict(p) for p in self._payloads(rows, _PASSAGE_FIELDS)]

@@ -189,8 +189,7 @@ class IndexStore:
         n = len(self.passages)
         depth = min(n, depth)
         if depth == 0:
-            empty = np.zeros(0, dtype=np.float32)
-            return Candidates(np.zeros(0, dtype=np.int64), [], empty, empty, np.zeros(0, dtype=np.int64), empty)
+            return Candidates.none()
         _, dense_rows = search_one(self.passage_index, vector, depth)
         lexical = self.lexical.scores(question)
         rows = np.union1d(dense_rows[0][dense_rows[0] >= 0], top_rows(lexical, depth))

@@ -52,14 +52,6 @@ def write_tables(path: Path, documents: Iterable[Document], passages: Iterable[P
     return count
 
 
-class _Found(dict):
-    """Column values by row, remembering the order they were asked for."""
-
-    def __init__(self, order: list[int]) -> None:
-        super().__init__()
-        self.order = order
-
-
 class TableConnection:
     """One read-only connection shared by the threads of a process (Gradio answers from a thread pool)."""
 
@@ -77,12 +69,11 @@ class TableConnection:
             self._connection.close()
 
 
-class PassageTable(Sequence[Passage]):
-    """The passages of a version, as a read-only sequence indexed by FAISS row (`table[row]`, `table.at(rows)`)."""
+class PassageRows(Sequence[Passage]):
+    """Passages by row, read a batch at a time through `at(rows)`: what every store's `passages` is, whichever
+    holds them (this SQLite table, or Qdrant's payloads in `qa.qdrant_store`)."""
 
-    def __init__(self, connection: TableConnection, count: int) -> None:
-        self._connection = connection
-        self._count = count
+    _count: int
 
     def __len__(self) -> int:
         return self._count
@@ -98,26 +89,40 @@ class PassageTable(Sequence[Passage]):
         return self.at([row])[0]
 
     def at(self, rows: Iterable[int]) -> list[Passage]:
+        raise NotImplementedError
+
+
+def in_order(order: list[int], found: dict[int, object]) -> list:
+    """`found`'s values for the rows of `order`, in that order; IndexError naming rows it lacks."""
+    missing = set(order) - found.keys()
+    if missing:
+        raise IndexError(f"no passage at row(s) {sorted(missing)[:5]}")
+    return [found[r] for r in order]
+
+
+class PassageTable(PassageRows):
+    """The passages of a version, as a read-only sequence indexed by FAISS row (`table[row]`, `table.at(rows)`)."""
+
+    def __init__(self, connection: TableConnection, count: int) -> None:
+        self._connection = connection
+        self._count = count
+
+    def at(self, rows: Iterable[int]) -> list[Passage]:
         """The passages at `rows`, in that order (one read per few hundred rows)."""
-        found = self._column("data", rows)
-        return [Passage.from_dict(json.loads(found[r])) for r in found.order]
+        return [Passage.from_dict(json.loads(data)) for data in self._column("data", rows)]
 
     def languages(self, rows: Iterable[int]) -> list[str]:
         """The language of the passages at `rows`, in that order, without reading the passages."""
-        found = self._column("language", rows)
-        return [found[r] for r in found.order]
+        return self._column("language", rows)
 
-    def _column(self, column: str, rows: Iterable[int]) -> "_Found":
+    def _column(self, column: str, rows: Iterable[int]) -> list:
         order = [int(r) for r in rows]
-        found = _Found(order)
+        found: dict[int, object] = {}
         for start in range(0, len(order), _BATCH):
             chunk = sorted(set(order[start:start + _BATCH]))
             marks = ",".join("?" * len(chunk))
             found.update(self._connection.rows(f"SELECT row, {column} FROM passages WHERE row IN ({marks})", chunk))
-        missing = set(order) - found.keys()
-        if missing:
-            raise IndexError(f"no passage at row(s) {sorted(missing)[:5]}")
-        return found
+        return in_order(order, found)
 
     def __iter__(self) -> Iterator[Passage]:
         for start in range(0, self._count, _BATCH * 10):
