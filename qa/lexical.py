@@ -1,40 +1,45 @@
 """BM25 over passages: exact word matches that dense vectors blur (names, numbers, rare words).
 
-The index is `bm25s` (a maintained, sparse-matrix BM25 that saves to disk and memory-maps back) fed with our own
-tokens (`qa.text.lexical_tokens`: Vietnamese syllable pairs and ASCII folding, which a stock tokenizer lacks).
-Built once with the index and saved in its version folder, so opening an index costs no BM25 rebuild.
+The index is `bm25s`'s (a maintained, sparse-matrix BM25 that saves to disk and memory-maps back) fed with our
+own tokens (`qa.text.lexical_tokens`: Vietnamese syllable pairs and ASCII folding, which a stock tokenizer lacks).
+Built once with the index and saved, by bm25s, in its version folder, so opening an index costs no BM25 rebuild.
+Questions read bm25s's saved score matrix directly, memory-mapped: importing bm25s pulls in SciPy, a third of a
+cold `qa ask`, for a column sum (`tests/test_lexical.py` checks the scores against bm25s's own).
 Scoring is Lucene's BM25 (k1 1.5, b 0.75): the same ranking, measured, as the hand-written one it replaced.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
 
-import bm25s
 import numpy as np
 
 from qa.text import lexical_tokens
 
 K1, B = 1.5, 0.75
+MATRIX_FILES = {"data": "data.csc.index.npy", "indices": "indices.csc.index.npy", "indptr": "indptr.csc.index.npy"}
+VOCABULARY_FILE, PARAMETERS_FILE = "vocab.index.json", "params.index.json"
 
 
 class LexicalIndex:
     """BM25 scores of every passage for a question, and the corpus rarity (idf) of a word."""
 
-    def __init__(self, model: bm25s.BM25) -> None:
-        self._model = model
-        self._vocabulary: dict[str, int] = model.vocab_dict
-        self.n = int(model.scores["num_docs"])
-        pointers = np.asarray(model.scores["indptr"])
-        self._document_frequency = np.diff(pointers)  # column t of the CSC matrix holds token t's documents
+    def __init__(self, matrix: dict, vocabulary: dict[str, int]) -> None:
+        """`matrix`: bm25s's CSC score matrix (`data`, `indices`, `indptr`, `num_docs`; column = token)."""
+        self._matrix = matrix
+        self._vocabulary = vocabulary
+        self.n = int(matrix["num_docs"])
+        self._pointers = np.asarray(matrix["indptr"])
+        self._document_frequency = np.diff(self._pointers)  # column t holds token t's documents
 
     @classmethod
     def build(cls, texts: Iterable[str]) -> "LexicalIndex":
         """The index of `texts`, read once. bm25s's own `index()` holds every document's token strings at once
         (16 GB and more at a million passages); this keeps one document's, as counts, and builds the same
-        score matrix (`tests/test_lexical.py` compares the two), then hands it to bm25s to save and search."""
+        score matrix (`tests/test_lexical.py` compares the two)."""
         vocabulary: dict[str, int] = {}
         terms, counts, lengths = [], [], []
         for text in texts:
@@ -44,44 +49,63 @@ class LexicalIndex:
             counts.append(tf.astype(np.float32))
             lengths.append(len(ids))
         vocabulary.setdefault("", len(vocabulary))  # bm25s's empty token, which matches nothing
-        model = bm25s.BM25(k1=K1, b=B, method="lucene")
-        model.scores = _score_matrix(terms, counts, np.asarray(lengths, dtype=np.float32), len(vocabulary))
-        model.vocab_dict = vocabulary
-        model.unique_token_ids_set = set(vocabulary.values())
-        model.nonoccurrence_array = None  # Lucene's variant scores absent words 0
-        return cls(model)
+        return cls(_score_matrix(terms, counts, np.asarray(lengths, dtype=np.float32), len(vocabulary)), vocabulary)
 
     def save(self, folder: Path | str) -> None:
-        self._model.save(str(folder), show_progress=False)
+        """Saved by bm25s, in its format (only writers import it)."""
+        import bm25s
+
+        model = bm25s.BM25(k1=K1, b=B, method="lucene")
+        model.scores = self._matrix
+        model.vocab_dict = self._vocabulary
+        model.unique_token_ids_set = set(self._vocabulary.values())
+        model.nonoccurrence_array = None  # Lucene's variant scores absent words 0
+        model.save(str(folder), show_progress=False)
 
     @classmethod
     def load(cls, folder: Path | str) -> "LexicalIndex":
-        return cls(bm25s.BM25.load(str(folder), mmap=True, show_progress=False))
+        """bm25s's saved files, memory-mapped; refused (ValueError) when they hold another BM25 variant."""
+        folder = Path(folder)
+        parameters = json.loads((folder / PARAMETERS_FILE).read_text(encoding="utf-8"))
+        if (parameters.get("method"), parameters.get("k1"), parameters.get("b")) != ("lucene", K1, B):
+            raise ValueError(f"{folder} holds a BM25 index of another kind: {parameters}")
+        matrix = {key: np.load(folder / name, mmap_mode="r") for key, name in MATRIX_FILES.items()}
+        matrix["num_docs"] = int(parameters["num_docs"])
+        return cls(matrix, json.loads((folder / VOCABULARY_FILE).read_text(encoding="utf-8")))
 
     def idf(self, token: str) -> float:
         row = self._vocabulary.get(token)
         df = int(self._document_frequency[row]) if row is not None else 0
         return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
 
+    def _columns(self) -> Iterable[tuple[str, int, int]]:
+        """(token, first, end) of each token's run in the matrix (bm25s's padding token "" has none)."""
+        for token, column in self._vocabulary.items():
+            if column + 1 < len(self._pointers):
+                yield token, int(self._pointers[column]), int(self._pointers[column + 1])
+
     def passage_weights(self) -> list[dict[str, float]]:
         """Each passage's BM25 weight of each of its tokens (idf and Lucene's k1+1 included): a question's score
         is the sum of these over its distinct tokens, so a store that keeps them as sparse vectors scores alike."""
-        pointers = np.asarray(self._model.scores["indptr"])
-        rows = np.asarray(self._model.scores["indices"])
-        weights = np.asarray(self._model.scores["data"], dtype=np.float32) * (K1 + 1)
+        rows = np.asarray(self._matrix["indices"])
+        weights = np.asarray(self._matrix["data"], dtype=np.float32) * (K1 + 1)
         by_passage: list[dict[str, float]] = [{} for _ in range(self.n)]
-        for token, column in self._vocabulary.items():
-            if column + 1 >= len(pointers):  # bm25s's padding token "", no column of its own
-                continue
-            for position in range(pointers[column], pointers[column + 1]):
+        for token, first, end in self._columns():
+            for position in range(first, end):
                 by_passage[rows[position]][token] = float(weights[position])
         return by_passage
 
     def scores(self, query: str) -> np.ndarray:
-        tokens = [t for t in dict.fromkeys(lexical_tokens(query)) if t in self._vocabulary]
-        if not self.n or not tokens:
-            return np.zeros(self.n, dtype=np.float32)
-        return np.asarray(self._model.get_scores(tokens), dtype=np.float32) * (K1 + 1)
+        """The sum of the question's distinct tokens' columns. A column lists each passage once, so a plain
+        fancy-indexed add is exact (and several times faster than bm25s's `np.add.at`)."""
+        scores = np.zeros(self.n, dtype=np.float32)
+        rows, data = self._matrix["indices"], self._matrix["data"]
+        for token in dict.fromkeys(lexical_tokens(query)):
+            column = self._vocabulary.get(token)
+            if column is not None and column + 1 < len(self._pointers):
+                first, end = self._pointers[column], self._pointers[column + 1]
+                scores[rows[first:end]] += data[first:end]
+        return scores * np.float32(K1 + 1)
 
 
 def _score_matrix(terms: list[np.ndarray], counts: list[np.ndarray], lengths: np.ndarray, vocabulary: int) -> dict:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-COLUMNS = ("passages", "index", "build s", "load s", "RSS open MB", "RSS peak MB", "query p50 ms", "query p95 ms",
+COLUMNS = ("passages", "index", "build s", "load s", "RSS open MB", "RSS peak MB",
+           "of which file pages MB", "private MB", "query p50 ms", "query p95 ms",
            "bare FAISS p50 ms", "bare bm25s p50 ms", "ratio to bare", "recall@10", "same top-1")
 
 
@@ -15,7 +16,8 @@ def table(rows: list[dict]) -> str:
             m = row[kind]
             build = row["build_s"] if kind == "exact" else row["build_s"] + row["ivf_build_s"]
             cells = [f"{row['passages']:,}", m["index_type"], f"{build:.0f}", f"{m['load_s']:.3f}",
-                     f"{m['rss_open_mb']:.0f}", f"{m['rss_peak_mb']:.0f}", f"{m['query_ms']['p50']:.1f}",
+                     f"{m['rss_open_mb']:.0f}", f"{m['rss_peak_mb']:.0f}", f"{m['rss_file_mb']:.0f}",
+                     f"{m['rss_private_mb']:.0f}", f"{m['query_ms']['p50']:.1f}",
                      f"{m['query_ms']['p95']:.1f}", f"{m['bare_faiss_ms']['p50']:.1f}",
                      f"{m['bare_bm25s_ms']['p50']:.1f}", f"{m['ratio_to_bare']:.2f}",
                      f"{m['recall_at_10']:.3f}" if "recall_at_10" in m else "1 (exact)",
@@ -33,9 +35,10 @@ def plot(rows: list[dict], path: Path) -> None:
     sizes = [row["passages"] for row in rows]
     panels = (("build s", lambda r, k: r["build_s"] + (r["ivf_build_s"] if k == "approximate" else 0)),
               ("load s", lambda r, k: r[k]["load_s"]),
-              ("peak RSS MB", lambda r, k: r[k]["rss_peak_mb"]),
+              ("peak RSS MB (mapped file pages included)", lambda r, k: r[k]["rss_peak_mb"]),
+              ("private memory MB (anonymous RSS)", lambda r, k: r[k]["rss_private_mb"]),
               ("query p50 ms (dense + BM25 + fusion)", lambda r, k: r[k]["query_ms"]["p50"]))
-    figure, axes = plt.subplots(1, len(panels), figsize=(16, 3.8))
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.8))
     for axis, (title, value) in zip(axes, panels):
         for kind, marker in (("exact", "o-"), ("approximate", "s--")):
             axis.plot(sizes, [value(r, kind) for r in rows], marker, label=kind)

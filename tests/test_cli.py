@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -109,11 +110,9 @@ def test_any_sentence_transformers_model_plugs_in_by_one_setting(tmp_path):
     assert run.returncode == 1 and "built with" in run.stderr
 
 
-def test_index_fusion_mode_is_saved_with_the_index_and_nothing_is_re_embedded(tmp_path):
-
-
+def test_index_fusion_mode_is_saved_with_the_index_and_nothing_is_re_embedded(tmp_path, seed_index):
     index_dir = tmp_path / "index"
-    assert qa("index", "--seeds", SEEDS, "--index", index_dir, "--json").returncode == 0
+    shutil.copytree(seed_index, index_dir)  # built with the default settings; `qa index` builds are tested above
     assert Manifest.read(index_dir).retrieval["fusion"]["mode"] == "convex"
     run = qa("index", "--seeds", SEEDS, "--index", index_dir, "--fusion", "rrf", "--json")
     assert run.returncode == 0, run.stderr

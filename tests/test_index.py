@@ -169,6 +169,6 @@ def test_large_corpora_get_an_approximate_index_that_still_finds_the_answer(tmp_
     """Above the exact-search limit the index is an inverted file (IVF); lowered here so the seed crosses it."""
     monkeypatch.setattr("qa.store.EXACT_SEARCH_LIMIT", 3)
     build_index(SEEDS, tmp_path / "index", embedder=embedder)
-    assert Manifest.read(tmp_path / "index").index_type == "IndexIVFFlat"
+    assert Manifest.read(tmp_path / "index").index_type == "IndexIVFScalarQuantizer"
     retriever = Retriever.load(tmp_path / "index", embedder=embedder)
     assert "Moscow" in retriever.search("Hiệp định ngừng bắn được ký ở thành phố nào?", k=1)[0].text

@@ -125,15 +125,18 @@ def test_top_rows_are_the_highest_positive_scores():
     assert len(top_rows(np.zeros(5, dtype=np.float32), 3)) == 0
 
 
-def test_an_ivf_index_probing_every_list_finds_what_exact_search_finds(tmp_path):
+def test_an_ivf_index_probing_every_list_finds_what_exact_search_finds_up_to_8_bit_rounding(tmp_path):
     rng = np.random.default_rng(2)
     vectors = rng.standard_normal((3000, DIMENSION)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     exact, approximate = make_faiss_index(vectors, "exact"), make_faiss_index(vectors, "approximate")
-    assert type(approximate).__name__ == "IndexIVFFlat" and 1 <= approximate.nprobe < approximate.nlist
+    assert type(approximate).__name__ == "IndexIVFScalarQuantizer" and 1 <= approximate.nprobe < approximate.nlist
     approximate.nprobe = approximate.nlist
     queries = vectors[:20]
-    np.testing.assert_array_equal(exact.search(queries, 10)[1], approximate.search(queries, 10)[1])
+    truth, found = exact.search(queries, 10)[1], approximate.search(queries, 10)[1]
+    assert (found[:, 0] == truth[:, 0]).all()  # each vector finds itself first
+    overlap = [len(set(a) & set(b)) / 10 for a, b in zip(truth, found)]
+    assert min(overlap) >= 0.8 and np.mean(overlap) >= 0.95  # near-ties may swap at the tenth place
     with pytest.raises(ValueError):
         make_faiss_index(vectors, "hnsw")
 
@@ -143,7 +146,7 @@ def test_an_approximate_store_answers_with_exact_cosines(tmp_path):
     make_store(root, documents=10, kind="approximate")
     store = IndexStore.load(root)
     try:
-        assert type(store.passage_index).__name__ == "IndexIVFFlat"
+        assert type(store.passage_index).__name__ == "IndexIVFScalarQuantizer"
         vector = np.asarray(store.vectors[3])
         found = store.candidates("", vector, 10)
         position = int(np.flatnonzero(found.rows == 3)[0])
