@@ -78,11 +78,11 @@ class LexicalIndex:
         df = int(self._document_frequency[row]) if row is not None else 0
         return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
 
-    def _columns(self) -> Iterable[tuple[str, int, int]]:
-        """(token, first, end) of each token's run in the matrix (bm25s's padding token "" has none)."""
-        for token, column in self._vocabulary.items():
-            if column + 1 < len(self._pointers):
-                yield token, int(self._pointers[column]), int(self._pointers[column + 1])
+    def _run(self, column: int | None) -> tuple[int, int]:
+        """Where a token's column lies in the matrix: empty for an unknown token and for bm25s's padding one."""
+        if column is None or column + 1 >= len(self._pointers):
+            return 0, 0
+        return int(self._pointers[column]), int(self._pointers[column + 1])
 
     def passage_weights(self) -> list[dict[str, float]]:
         """Each passage's BM25 weight of each of its tokens (idf and Lucene's k1+1 included): a question's score
@@ -90,8 +90,8 @@ class LexicalIndex:
         rows = np.asarray(self._matrix["indices"])
         weights = np.asarray(self._matrix["data"], dtype=np.float32) * (K1 + 1)
         by_passage: list[dict[str, float]] = [{} for _ in range(self.n)]
-        for token, first, end in self._columns():
-            for position in range(first, end):
+        for token, column in self._vocabulary.items():
+            for position in range(*self._run(column)):
                 by_passage[rows[position]][token] = float(weights[position])
         return by_passage
 
@@ -101,10 +101,8 @@ class LexicalIndex:
         scores = np.zeros(self.n, dtype=np.float32)
         rows, data = self._matrix["indices"], self._matrix["data"]
         for token in dict.fromkeys(lexical_tokens(query)):
-            column = self._vocabulary.get(token)
-            if column is not None and column + 1 < len(self._pointers):
-                first, end = self._pointers[column], self._pointers[column + 1]
-                scores[rows[first:end]] += data[first:end]
+            first, end = self._run(self._vocabulary.get(token))
+            scores[rows[first:end]] += data[first:end]
         return scores * np.float32(K1 + 1)
 
 

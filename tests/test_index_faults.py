@@ -92,7 +92,7 @@ def test_kill_9_at_random_moments_of_embedding_and_writing_leaves_the_old_or_the
     for release in range(1, KILLS + 1):
         write_release(seeds, release)
         before = current_version(index)
-        process, embedding = start_build(seeds, index)
+        process, _ = start_build(seeds, index)
         try:
             process.wait(timeout=rng.uniform(0.0, 1.25) * work)
         except subprocess.TimeoutExpired:
