@@ -81,7 +81,8 @@ bench-startup: model
 	$(BIN)/python scripts/bench_startup.py
 
 # Scale: versions of 10k, 100k and 1M passages (recombined dev sentences, injected vectors), exact and IVF FAISS:
-# build, load, memory, query p50/p95 against bare FAISS + bm25s, ANN recall@10 (eval-out/bench-scale/; ~30 min).
+# build, load, memory, query p50/p95 against bare FAISS + bm25s, ANN recall@10, then the 1M IVF index under a
+# 3 GB memory cgroup from a cold cache (needs root; eval-out/bench-scale/; ~16 min).
 .PHONY: bench-scale
 bench-scale: model
 	$(BIN)/python scripts/bench_scale.py

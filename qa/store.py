@@ -4,8 +4,9 @@ A version folder (see `qa.versions` for the folders around it) holds:
   manifest.json    format version, model, dimension, seed hashes, chunking, retrieval settings, counts, file sizes
   texts.sqlite     documents (each text as read: citations quote it) and passages with sentences and spans,
                    read row by row (`qa.tables`)
-  passages.faiss   inner-product index over normalised passage vectors (memory-mapped when exact)
-  sentences.npy    normalised sentence vectors, in passage order (memory-mapped)
+  passages.faiss   inner-product index over normalised passage vectors (memory-mapped)
+  passage_vectors.npy  the same vectors in full precision, by row (read with pread: `qa.vector_file`)
+  sentences.npy    normalised sentence vectors, in passage order (read with pread)
   sentence_offsets.npy  passage row → its first sentence's row (n + 1 entries, memory-mapped)
   lexical/         the BM25 index over the passages (`qa.lexical`, memory-mapped when opened)
 Every file is fsync'd before the version is published, and its size is in the manifest to catch truncation.
@@ -32,6 +33,7 @@ from qa.lexical import LexicalIndex
 from qa.records import Document, Passage
 from qa.settings import RetrievalSettings
 from qa.tables import TABLES, DocumentTable, PassageTable, TableConnection, open_tables, write_tables
+from qa.vector_file import VectorFile
 
 FORMAT_VERSION = 3  # 2: versioned folders, persisted BM25, memory-mapped vectors; 3: SQLite passage store
 MANIFEST = "manifest.json"
@@ -109,7 +111,7 @@ def open_version(index_dir: Path | str) -> versions.Pinned:
 @dataclass
 class IndexStore:
     """A loaded FAISS index version (`qa.backends.PassageStore`): passages and documents read from SQLite when
-    asked for, vectors and BM25 memory-mapped.
+    asked for, the FAISS index and BM25 memory-mapped, candidates' vectors read with pread.
 
     It keeps its version pinned (see `qa.versions`) while it lives, so a rebuild never deletes files it reads."""
 
@@ -117,8 +119,8 @@ class IndexStore:
     documents: DocumentTable
     passages: PassageTable
     passage_index: faiss.Index  # finds the candidates
-    vectors: np.ndarray  # passage vectors by row (memory-mapped): the candidates' exact cosines
-    sentence_vectors: np.ndarray
+    vector_file: VectorFile  # passage vectors by row: the candidates' exact cosines
+    sentence_file: VectorFile  # sentence vectors, in passage order
     sentence_offsets: np.ndarray  # passage row → first sentence row (length n+1)
     lexical: LexicalIndex
     version: str = ""
@@ -154,8 +156,8 @@ class IndexStore:
         try:
             documents, passages, connection = open_tables(folder / TABLES, manifest.counts["passages"])
             passage_index = faiss.read_index(str(folder / PASSAGE_INDEX), faiss.IO_FLAG_MMAP)
-            passage_vectors = np.load(folder / PASSAGE_VECTORS, mmap_mode="r")
-            sentence_vectors = np.load(folder / SENTENCES, mmap_mode="r")
+            passage_vectors = VectorFile(folder / PASSAGE_VECTORS)
+            sentence_vectors = VectorFile(folder / SENTENCES)
             offsets = np.load(folder / SENTENCE_OFFSETS, mmap_mode="r")
             lexical = LexicalIndex.load(folder / LEXICAL)
         except (OSError, ValueError, TypeError, KeyError, RuntimeError, sqlite3.Error) as error:
@@ -176,11 +178,22 @@ class IndexStore:
             raise IndexCorruptError(f"{index_dir} is inconsistent: passages/vectors/offsets/sentences/dimension/BM25 rows "
                                     f"{expected} but files hold {found}. " + rebuild_hint(index_dir))
 
+    @property
+    def vectors(self) -> np.ndarray:
+        """Every passage vector (memory-mapped: read only what is used)."""
+        return self.vector_file.array
+
+    @property
+    def sentence_vectors(self) -> np.ndarray:
+        return self.sentence_file.array
+
     def close(self) -> None:
         """Unpin the version (a later rebuild may then delete it); the store must not be used afterwards."""
         if self.connection is not None:
             self.connection.close()
             self.connection = None
+        self.vector_file.close()
+        self.sentence_file.close()
         if self.pin is not None:
             self.pin.release()
             self.pin = None
@@ -199,7 +212,7 @@ class IndexStore:
 
     def _dense_scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Exact cosines (the ANN index's own scores are approximate for quantised or graph indexes)."""
-        return np.asarray(self.vectors[rows], dtype=np.float32) @ vector
+        return self.vector_file.rows(rows) @ vector
 
     def _sentence_scores(self, vector: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each passage row: the index of its best sentence and that sentence's cosine (-1 when it has none),
@@ -213,7 +226,7 @@ class IndexStore:
             return best_index, best_score
         owner = np.repeat(np.arange(len(rows)), counts)
         positions = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        scores = np.asarray(self.sentence_vectors[np.repeat(starts, counts) + positions], dtype=np.float32) @ vector
+        scores = self.sentence_file.gather(starts, counts) @ vector
         order = np.lexsort((-scores, owner))  # per candidate, its best sentence first
         first = np.flatnonzero(np.r_[True, owner[order][1:] != owner[order][:-1]])
         winners = order[first]
@@ -223,7 +236,8 @@ class IndexStore:
 
     def sentence_similarities(self, passage_id: str, vector: np.ndarray) -> np.ndarray:
         row = self.passages.row_of(passage_id)
-        return self.sentence_vectors[self.sentence_offsets[row]:self.sentence_offsets[row + 1]] @ vector
+        start, end = self.sentence_offsets[row], self.sentence_offsets[row + 1]
+        return self.sentence_file.gather(np.array([start]), np.array([end - start])) @ vector
 
     def idf(self, token: str) -> float:
         return self.lexical.idf(token)

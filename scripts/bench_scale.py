@@ -12,8 +12,11 @@ noise). The questions are the dev questions in both languages, embedded once wit
 Per size, one build (SQLite tables, BM25, vectors, exact FAISS) timed in-process, plus the IVF index built
 beside it; then per index kind a fresh process opens the version and asks every question through
 `Retriever.rank` (dense + BM25 + fusion; the question's embedding excluded), next to bare FAISS search and bare
-bm25s scoring of the same question on the same files. ANN recall@10 is the approximate index's top-10 against
-exact search over the same vectors. Writes eval-out/bench-scale/{report.json,report.md,scale.png}.
+bm25s scoring of the same question on the same files (memory is read after hoidap's questions, before the bare
+libraries map the same files again). ANN recall@10 is the approximate index's top-10 against exact search over
+the same vectors. The largest approximate index is then asked again in a memory cgroup of --memory-cap MB (3 GB),
+from an emptied page cache (needs root; otherwise the report says it did not run).
+Writes eval-out/bench-scale/{report.json,report.md,scale.png}.
 """
 
 from __future__ import annotations
@@ -187,6 +190,8 @@ def measure(index: Path, queries: Path, exact_hits: Path | None) -> dict:
     hits: list[list[str]] = []
     ours = timed(lambda i: hits.append([h.passage_id for h in retriever.rank(texts[i], languages[i], vectors[i], 10)]))
     hits = hits[-len(texts):]
+    memory = {"rss_peak_mb": _rss("VmHWM"), "rss_private_mb": _rss("RssAnon"), "rss_file_mb": _rss("RssFile")}
+    # (read before the bare libraries run: bm25s maps the BM25 files a second time, which would count twice)
     bare_faiss = timed(lambda i: store.passage_index.search(vectors[i][None, :], depth))
     import bm25s
 
@@ -194,9 +199,8 @@ def measure(index: Path, queries: Path, exact_hits: Path | None) -> dict:
     model = bm25s.BM25.load(str(store.pin.path / LEXICAL), mmap=True, show_progress=False)  # the same files
     bare_bm25 = timed(lambda i: model.get_scores([t for t in dict.fromkeys(lexical_tokens(texts[i]))
                                                   if t in model.vocab_dict]))
-    report = {"load_s": load_s, "rss_open_mb": rss_open, "rss_peak_mb": _rss("VmHWM"),
-              "rss_private_mb": _rss("RssAnon"), "rss_file_mb": _rss("RssFile"),
-              "index_type": type(store.passage_index).__name__,
+    report = {"load_s": load_s, "rss_open_mb": rss_open, **memory,
+              "rss_peak_with_bare_mb": _rss("VmHWM"), "index_type": type(store.passage_index).__name__,
               "query_ms": _percentiles(ours), "bare_faiss_ms": _percentiles(bare_faiss),
               "bare_bm25s_ms": _percentiles(bare_bm25)}
     report["ratio_to_bare"] = report["query_ms"]["p50"] / (report["bare_faiss_ms"]["p50"]
@@ -224,6 +228,58 @@ def measure(index: Path, queries: Path, exact_hits: Path | None) -> dict:
     return report
 
 
+def measure_capped(index: Path, queries: Path) -> dict:
+    """In a fresh process (put in a memory cgroup by `run_capped`, page cache dropped): two passes of the
+    questions through `Retriever.rank`, the first from a cold cache."""
+    from qa import Embedder, Retriever
+
+    data = np.load(queries, allow_pickle=False)
+    texts, languages, vectors = list(data["questions"]), list(data["languages"]), data["vectors"]
+    retriever = Retriever(IndexStore.load(index), Embedder.load(for_queries=True))
+    passes = []
+    for _ in range(2):
+        times = []
+        for i in range(len(texts)):
+            started = time.perf_counter()
+            retriever.rank(texts[i], languages[i], vectors[i], 10)
+            times.append(1000 * (time.perf_counter() - started))
+        passes.append(_percentiles(times))
+    return {"cold_pass_ms": passes[0], "warm_pass_ms": passes[1], "rss_peak_mb": _rss("VmHWM"),
+            "rss_private_mb": _rss("RssAnon")}
+
+
+def run_capped(index: Path, queries: Path, cap_mb: int) -> dict:
+    """`measure_capped` in a memory cgroup of `cap_mb` MB, which the kernel charges with the page cache the process
+    reads in too, after emptying the page cache: what answering costs on a machine with that much memory.
+    Needs root and a memory controller (cgroup v1 or v2); otherwise says why it did not run."""
+    v1, v2 = Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")
+    controllers = v2 / "cgroup.subtree_control"
+    if (v1 / "memory.limit_in_bytes").exists():
+        group, limit = v1 / f"hoidap-bench-{os.getpid()}", "memory.limit_in_bytes"
+    elif controllers.exists() and "memory" in controllers.read_text().split():
+        group, limit = v2 / f"hoidap-bench-{os.getpid()}", "memory.max"
+    else:
+        return {"cap_mb": cap_mb, "skipped": "no memory cgroup controller here"}
+    try:
+        group.mkdir()
+        (group / limit).write_text(str(cap_mb * 2**20))
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("1")
+    except OSError as error:
+        if group.exists():
+            group.rmdir()
+        return {"cap_mb": cap_mb, "skipped": f"cannot set a memory limit here ({error})"}
+    command = [sys.executable, __file__, "--measure-capped", str(index), "--query-file", str(queries)]
+    try:
+        out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=1800,
+                             preexec_fn=lambda: (group / "cgroup.procs").write_text(str(os.getpid())))
+        return {"cap_mb": cap_mb, **json.loads(out.stdout.strip().splitlines()[-1])}
+    except subprocess.TimeoutExpired:
+        return {"cap_mb": cap_mb, "skipped": "did not finish in 30 min"}
+    finally:
+        group.rmdir()
+
+
 def _rss(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -248,12 +304,18 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--scratch", type=Path, help="folder for the built versions (default: a temporary one)")
+    parser.add_argument("--memory-cap", type=int, default=3072,
+                        help="MB: the largest approximate index is also asked under this memory limit (0: not)")
+    parser.add_argument("--measure-capped", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--query-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--exact-hits", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure, args.query_file, args.exact_hits)))
+        return
+    if args.measure_capped:
+        print(json.dumps(measure_capped(args.measure_capped, args.query_file)))
         return
     scratch = Path(args.scratch or tempfile.mkdtemp(prefix="bench-scale-"))
     scratch.mkdir(parents=True, exist_ok=True)
@@ -279,6 +341,8 @@ def main() -> None:
             hits.write_text(json.dumps(exact.pop("hits")), encoding="utf-8")
             approximate = run_child(approximate_root, queries, hits)
             approximate.pop("hits", None)
+            if args.memory_cap and n == max(args.sizes):
+                approximate["capped"] = run_capped(approximate_root, queries, args.memory_cap)
             disk = sum(p.stat().st_size for p in versions.version_path(
                 exact_root, versions.current_version(exact_root)).rglob("*") if p.is_file())
             rows.append({"passages": n, "sentences": int(sentence_vectors_count(exact_root)),

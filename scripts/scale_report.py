@@ -53,7 +53,24 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
+def capped(rows: list[dict]) -> str:
+    """The memory-capped runs (`bench_scale.run_capped`), one line each."""
+    lines = []
+    for row in rows:
+        run = row["approximate"].get("capped")
+        if run is None:
+            continue
+        head = f"- {row['passages']:,} passages, approximate index, under a {run['cap_mb']:,} MB memory cap, cold cache: "
+        if "skipped" in run:
+            lines.append(head + "not run (" + run["skipped"] + ")")
+        else:
+            lines.append(head + f"first pass p50 {run['cold_pass_ms']['p50']:.1f} ms / p95 {run['cold_pass_ms']['p95']:.1f}, "
+                         f"second pass p50 {run['warm_pass_ms']['p50']:.1f} ms / p95 {run['warm_pass_ms']['p95']:.1f}, "
+                         f"RSS peak {run['rss_peak_mb']:.0f} MB")
+    return "\n".join(lines)
+
+
 def write_report(rows: list[dict], out: Path) -> None:
     rows = sorted(rows, key=lambda row: row["passages"])
-    (out / "report.md").write_text(table(rows) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(table(rows) + "\n\n" + capped(rows) + "\n", encoding="utf-8")
     plot(rows, out / "scale.png")

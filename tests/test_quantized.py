@@ -90,6 +90,23 @@ def test_int8_vectors_are_close_to_fp32_and_questions_stay_fp32(int8, fp32, cach
     assert int8.model.export.folder.parent == cache_dir / "onnx" and not int8.model.export.cached
 
 
+@pytest.mark.slow
+def test_the_feed_forward_down_projections_stay_fp32_and_the_rest_is_int8(int8):
+    """The recipe (see qa.quantized): every layer's down-projection a plain fp32 MatMul, other products int8."""
+    import onnx
+
+    from qa.quantized import MODEL_FILE
+
+    graph = onnx.load(str(int8.model.export.folder / MODEL_FILE)).graph
+    config = int8.model.query_model[0].auto_model.config
+    shapes = {weight.name: tuple(weight.dims) for weight in graph.initializer}
+    plain = [shapes.get(node.input[1]) for node in graph.node if node.op_type == "MatMul"]
+    assert plain.count((config.intermediate_size, config.hidden_size)) == config.num_hidden_layers, plain
+    kinds = [node.op_type for node in graph.node]
+    assert kinds.count("QAttention") == config.num_hidden_layers
+    assert kinds.count("MatMulInteger") == 2 * config.num_hidden_layers, sorted(set(kinds))
+
+
 def qa(*args, cache_dir):
     """`qa` in-process through click (a new process per call would import torch each time)."""
     from click.testing import CliRunner
