@@ -6,8 +6,9 @@ too (64–128 KB a fault for a 1.5 KB vector), so a process's resident memory gr
 under a memory limit, the useful pages are evicted by the useless ones. `pread` reads exactly the bytes asked
 for into the caller's array, with read-ahead switched off for the file (`POSIX_FADV_RANDOM`): the page cache keeps
 only what questions touch, and nothing is mapped into the process. `os.preadv` needs no shared file position,
-so threads may read at once. Whole-matrix uses (reusing vectors on a rebuild, recall checks) keep the memory
-map, which costs nothing until read.
+so threads may read at once (POSIX only, as is the `flock` that `qa.versions` pins versions with).
+Whole-matrix uses (reusing vectors on a rebuild, recall checks) keep the memory map, which costs nothing until
+read.
 """
 
 from __future__ import annotations
@@ -56,10 +57,7 @@ class VectorFile:
             return out.astype(np.float32, copy=False)
         if self._fd < 0:
             raise ValueError(f"{self.array.filename} was closed")
-        if not hasattr(os, "preadv"):  # Windows: the memory map it is
-            rows = np.repeat(starts, counts) + np.arange(len(out)) - np.repeat(np.cumsum(counts) - counts, counts)
-            return np.asarray(self.array[rows], dtype=np.float32)
-        if len(starts) and (starts.min() < 0 or (starts + counts).max() > len(self.array)):
+        if starts.min() < 0 or (starts + counts).max() > len(self.array):
             raise IndexError(f"rows outside 0..{len(self.array) - 1}")
         ends = starts + counts
         runs = np.flatnonzero(np.r_[True, starts[1:] != ends[:-1]])  # first range of each contiguous run
