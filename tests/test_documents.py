@@ -104,3 +104,28 @@ def test_heading_rules():
 def test_missing_seeds_folder_is_a_clear_error(tmp_path):
     with pytest.raises(SeedsNotFoundError, match="not found"):
         read_documents(tmp_path / "nope")
+
+
+def test_a_file_saved_decomposed_reads_as_composed_text(tmp_path):
+    """NFD text ("tuổi" as "tuô" + a combining hook) must read like NFC, or questions (NFC) would not match."""
+    import unicodedata
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    text = "Ghi chú\n\nĐàn ông dưới 45 tuổi phải nhập ngũ trong vòng 3 tháng.\n"
+    (seeds / "nfd.txt").write_text(unicodedata.normalize("NFD", text), encoding="utf-8")
+    (document,) = read_documents(seeds)
+    assert document.text == unicodedata.normalize("NFC", text)
+    (passage,) = split_documents([document])
+    assert "45 tuổi" in passage.text and document.text[passage.start:passage.end].startswith("Đàn ông")
+
+
+def test_composing_keeps_page_offsets_right():
+    import unicodedata
+
+    from qa.documents import composed
+
+    pages = [unicodedata.normalize("NFD", "Trang một: tuổi.\n"), unicodedata.normalize("NFD", "Trang hai: đầu.\n")]
+    text, starts = composed("".join(pages), (0, len(pages[0])))
+    assert text == unicodedata.normalize("NFC", "".join(pages))
+    assert text[starts[1]:].startswith("Trang hai")

@@ -67,7 +67,7 @@ def test_dev_subset_records_settings_and_the_curve(run):
     overall = metrics["risk_coverage"]["overall"]
     assert overall["points"][-1]["coverage"] == 1.0
     threshold = settings["operating_threshold"]
-    assert threshold == settings["answer"]["min_confidence"] == run.operating_threshold
+    assert threshold == run.operating_threshold and 0 < threshold < 1
     assert [p["threshold"] for p in overall["tradeoff"]].count(threshold) == 1
     operating = next(p for p in overall["tradeoff"] if p["threshold"] == threshold)
     assert operating["answered_in_document"] == metrics["overall"]["answered_rate"]

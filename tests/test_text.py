@@ -56,3 +56,10 @@ def test_language_detection():
     assert detect_language("When was the ceasefire signed?") == "en"
     assert detect_language("How many soldiers did Azerbaijan lose?") == "en"
     assert detect_language("Aliev") == "en"
+
+
+def test_a_few_vietnamese_names_do_not_make_english_text_vietnamese():
+    assert detect_language("Ho Chi Minh City, officially Hồ Chí Minh City, is the largest city of the country.") == "en"
+    assert detect_language("Who founded the Việt Minh?") == "en"
+    assert detect_language("Thủ đô của Úc là gì?") == "vi"
+    assert detect_language("Năm 1994") == "vi"  # a capitalised first word is not taken for a name

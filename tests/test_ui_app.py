@@ -35,6 +35,13 @@ def test_markers_link_to_their_passages_and_nothing_else_does():
     assert "<a" not in chat_markup("[1] partial [", turn=None)
 
 
+def test_the_short_answer_leads_in_bold_and_stays_escaped():
+    markup = chat_markup("**Moskva <i>** — theo tài liệu: “… tại Moskva …” [1]", turn=1, markers=[1])
+    assert markup.startswith("<strong>Moskva &#60;i&#62;</strong> — theo tài liệu")
+    assert "<i>" not in markup and 'href="#qa-src-1-1"' in markup
+    assert "<strong>" not in chat_markup("a **b** — c")  # only a leading short answer is bold
+
+
 def hostile_turn() -> dict:
     text = f"Phòng thí nghiệm Zeta ghi chú {HOSTILE}. Câu khác."
     sentence = f"Phòng thí nghiệm Zeta ghi chú {HOSTILE}."

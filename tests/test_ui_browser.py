@@ -200,7 +200,7 @@ def test_vietnamese_and_english_questions_get_cited_answers_and_sources(page, se
     newest = page.locator("#qa-sources-box details.qa-turn[open]")
     assert "Câu hỏi 1" in newest.locator("> summary").inner_text()
     if expected.answered:
-        assert expected.answer.startswith("Theo tài liệu")
+        assert "theo tài liệu" in expected.answer.lower()
         citation = expected.citations[0]
         card = newest.locator("article.qa-source").first
         assert citation.title in card.inner_text() and f"đoạn {citation.paragraph}" in card.inner_text()

@@ -19,6 +19,7 @@ MAX_TURNS_SHOWN = 20  # turns kept in the sources panel
 _ENTITIES = {ch: f"&#{ord(ch)};" for ch in "&<>\"'\\`*_[]()#|~$!{}"}
 _ESCAPE_TABLE = str.maketrans(_ENTITIES)
 _LINE_START_MARK = re.compile(r"^(\s*)([-+>=]|\d+(?=[.)]))", re.MULTILINE)
+_BOLD_LEAD = re.compile(r"\*\*(.+?)\*\*(?= — )")
 _ESCAPED_MARKER = re.compile(r"&#91;(\d{1,3})&#93;")
 
 Mark = tuple[int, int, int | None]  # (start, end, citation marker or None) into a passage's text
@@ -41,8 +42,11 @@ def anchor_id(turn: int, marker: int) -> str:
 
 
 def chat_markup(text: str, turn: int | None = None, markers: Sequence[int] = ()) -> str:
-    """Escaped answer text whose citation markers [n] link to their passages in the sources panel."""
-    escaped = escape_text(text)
+    """Escaped answer text whose citation markers [n] link to their passages in the sources panel; the short
+    answer the reader's answers open with (`**span** — …`) in bold."""
+    lead = _BOLD_LEAD.match(text)
+    escaped = escape_text(text) if lead is None else \
+        f"<strong>{escape_text(lead.group(1))}</strong>{escape_text(text[lead.end():])}"
     if turn is None or not markers:
         return escaped
 

@@ -16,8 +16,8 @@ VI, EN = "vi", "en"
 
 TEXT = {
     "searching": {VI: "Đang tìm trong tài liệu…", EN: "Searching the documents…"},
-    "empty": {VI: "Bạn chưa nhập câu hỏi. Hãy gõ một câu hỏi, ví dụ: “Lệnh ngưng bắn được ký ở đâu?”",
-              EN: "Please type a question first, for example: “Where was the ceasefire signed?”"},
+    "empty": {VI: "Bạn chưa nhập câu hỏi. Hãy gõ một câu hỏi về nội dung các tài liệu (hoặc chọn một câu hỏi mẫu).",
+              EN: "Please type a question about the documents first (or pick one of the examples)."},
     "too_long": {VI: "Câu hỏi dài {n} ký tự, vượt giới hạn {limit} ký tự. Hãy rút gọn rồi hỏi lại.",
                  EN: "Your question is {n} characters long; the limit is {limit}. Please shorten it and ask again."},
     "no_index": {VI: "Chỉ mục tài liệu chưa sẵn sàng: nó chưa được tạo hoặc đang được xây dựng lại. Hãy chạy "

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from qa.answer.base import AnswerEvent, Answerer, final_answer
 from qa.answer.conversation import contextualize
 from qa.answer.extractive import ExtractiveAnswerer
+from qa.answer.reading import ReaderAnswerer, ReaderCalibration
 from qa.answer.llm import LLMAnswerer
 from qa.answer.records import Answer, AnswerSettings, LLMSettings
 from qa.errors import InvalidArgumentError
 from qa.language import detect_language
+from qa.reader import load_reader
 from qa.records import SearchResult
 from qa.retrieval import Retriever, validate_k, validate_question
+
+if TYPE_CHECKING:
+    from qa.reader.model import Reader
 
 
 class Assistant:
@@ -29,13 +35,18 @@ class Assistant:
     """
 
     def __init__(self, retriever: Retriever, *, settings: AnswerSettings = AnswerSettings(),
-                 llm: LLMSettings | None = None, answerer: Answerer | None = None) -> None:
+                 llm: LLMSettings | None = None, answerer: Answerer | None = None,
+                 reader: Reader | None | bool = True) -> None:
         if answerer is not None and llm is not None:
             raise InvalidArgumentError("Give the assistant an answerer or LLM settings, not both.")
         self.retriever = retriever
         self.settings = settings
         self.llm = llm
-        self.answerer: Answerer = answerer if answerer is not None else default_answerer(retriever, settings, llm)
+        if reader is True:  # the shipped reader, unless answers are configured without one
+            reader = load_reader() if settings.reader and answerer is None else None
+        self.reader: Reader | None = reader or None
+        self.answerer: Answerer = answerer if answerer is not None else default_answerer(retriever, settings, llm,
+                                                                                          self.reader)
         self._custom_answerer = answerer is not None
 
     def with_retriever(self, retriever: Retriever) -> Assistant:
@@ -43,7 +54,7 @@ class Assistant:
         its index with the same settings and LLM backend; a custom answerer is kept as it is."""
         if self._custom_answerer:
             return Assistant(retriever, settings=self.settings, answerer=self.answerer)
-        return Assistant(retriever, settings=self.settings, llm=self.llm)
+        return Assistant(retriever, settings=self.settings, llm=self.llm, reader=self.reader)
 
     def stream(self, question: str, history: Sequence[str] = (), k: int = 5) -> Iterator[AnswerEvent]:
         """Text deltas, then the final `Answer` (see `Answerer.stream`) for `question`, a follow-up of the earlier
@@ -75,7 +86,12 @@ class Assistant:
 
 
 def default_answerer(retriever: Retriever, settings: AnswerSettings = AnswerSettings(),
-                     llm: LLMSettings | None = None) -> Answerer:
-    """The extractive answerer over the retriever's index, wrapped by the LLM answerer when `llm` is set."""
-    extractive = ExtractiveAnswerer(retriever.store, settings, idf=retriever.store.idf)
-    return extractive if llm is None else LLMAnswerer(llm, extractive)
+                     llm: LLMSettings | None = None, reader: Reader | None = None) -> Answerer:
+    """The reading answerer over the retriever's index (the extractive one without a reader), wrapped by the LLM
+    answerer when `llm` is set."""
+    if reader is not None:
+        calibration = ReaderCalibration.for_model(retriever.embedder.name)
+        base: Answerer = ReaderAnswerer(retriever.store, reader, calibration, settings)
+    else:
+        base = ExtractiveAnswerer(retriever.store, settings, idf=retriever.store.idf)
+    return base if llm is None else LLMAnswerer(llm, base)

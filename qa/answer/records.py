@@ -46,6 +46,16 @@ class AnswerCitation:
 
 
 @dataclass(frozen=True)
+class ShortSpan:
+    """Where the short answer lies: exact offsets into the document of citation `marker` (text[start:end])."""
+
+    marker: int
+    document: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     language: str
@@ -63,6 +73,8 @@ class Answer:
     # Every passage the answer was made from, best first: `hits` plus any a citation points at below rank k
     # (answers read at least `Answerer.passages` passages), so a chat can show each citation's passage.
     retrieved: list[Hit] = field(default_factory=list, repr=False)
+    short_span: ShortSpan | None = None  # the reader's span, when the answer has one
+    candidate_short: str | None = None  # when abstaining: the short answer that was withheld
 
     def to_dict(self) -> dict:
         return {
@@ -77,6 +89,7 @@ class Answer:
             "backend": self.backend,
             "candidate": self.candidate,
             "fallback_reason": self.fallback_reason,
+            "short_span": None if self.short_span is None else asdict(self.short_span),
         }
 
 
@@ -87,7 +100,8 @@ class AnswerSettings:
     """How the extractive answerer picks and quotes a sentence, and when it abstains; chosen on xquad-dev
     (README, "Answers")."""
 
-    passages: int = 3  # top passages whose sentences may answer
+    passages: int = 3  # top passages whose sentences may answer (that the reader reads)
+    reader: bool = True  # answer with the trained reader when it is installed (False: the extractive answerer)
     min_confidence: float = 0.25  # answer when the abstention model's confidence reaches this (qa.answer.abstention)
     # A sentence's score: its cosine with the question plus these bonuses.
     passage_weight: float = 0.5  # its passage's fused score minus the best passage's: context counts
@@ -98,10 +112,11 @@ class AnswerSettings:
     type_weight: float = 0.03  # it holds the kind of span the question asks for (a date for "when"…)
     second_sentence_margin: float = 0.03  # a second sentence is added when it holds the asked span the first lacks
     max_quote_words: int = 50  # a longer sentence is quoted by its clauses around the answer
+    span_quote_words: int = 20  # the same for the reader's answers, whose short answer already says the fact
 
     def __post_init__(self) -> None:
-        if self.passages < 1 or self.max_quote_words < 5:
-            raise InvalidArgumentError("passages must be ≥ 1 and max_quote_words ≥ 5.")
+        if self.passages < 1 or self.max_quote_words < 5 or self.span_quote_words < 5:
+            raise InvalidArgumentError("passages must be ≥ 1, and max_quote_words and span_quote_words ≥ 5.")
         if not 0 <= self.min_confidence <= 1:
             raise InvalidArgumentError(f"min_confidence must be within 0..1, got {self.min_confidence!r}.")
 

@@ -16,8 +16,7 @@ _QUESTION_TYPES: list[tuple[str, re.Pattern]] = [
                             r"what number|bao lâu|tỷ lệ|phần trăm)\b", re.I)),
     ("when", re.compile(r"\b(khi nào|năm nào|ngày nào|tháng nào|bao giờ|lúc nào|thời điểm nào|vào thời điểm|"
                         r"năm bao nhiêu|when|what year|what date|which year|which month|what month|what day)\b", re.I)),
-    ("who", re.compile(r"(^|\s)(ai|người nào|vị nào|nhân vật nào|who|whom|whose|which person|which professor|"
-                       r"which leader)\b", re.I)),
+    ("who", re.compile(r"(^|\s)(ai|người nào|vị nào|nhân vật nào|who|whom|whose|which person)\b", re.I)),
     ("where", re.compile(r"\b(ở đâu|tại đâu|nơi nào|chỗ nào|đâu|thành phố nào|khu vực nào|vùng nào|quận nào|"
                          r"where|which city|which town|which region|which district|which area|what place)\b", re.I)),
 ]

@@ -196,16 +196,22 @@ def run_settings(dataset: Dataset, k: int, retriever: Retriever, assistant: Assi
         "retrieval": asdict(retriever.settings),
         "chunking": retriever.store.manifest.chunking,
         "answer": asdict(assistant.settings),
-        "backend": "extractive" if assistant.llm is None else "llm",
+        "backend": "llm" if assistant.llm is not None else getattr(assistant.answerer, "backend", "custom"),
         "llm": None if assistant.llm is None else {"url": assistant.llm.endpoint, "model": assistant.llm.model},
         "operating_threshold": operating_threshold(assistant),
     }
 
 
 def operating_threshold(assistant: Assistant) -> float:
-    """The confidence at or above which `assistant` answers: the built-in (extractive) answerer's
-    `AnswerSettings.min_confidence`. An assistant or answerer without such settings (a custom one whose
-    confidence follows its own rule) falls back to 0.5, the midpoint of a confidence read as a probability."""
+    """The confidence at or above which `assistant` answers: the reading answerer's calibrated threshold, else the
+    extractive answerer's `AnswerSettings.min_confidence` (an LLM answerer decides through the one it wraps). An
+    assistant or answerer without either (a custom one whose confidence follows its own rule) falls back to 0.5,
+    the midpoint of a confidence read as a probability."""
+    answerer = getattr(assistant, "answerer", None)
+    deciding = getattr(answerer, "extractive", answerer)
+    calibration = getattr(deciding, "calibration", None)
+    if calibration is not None:
+        return calibration.threshold
     return getattr(getattr(assistant, "settings", None), "min_confidence", FALLBACK_OPERATING_THRESHOLD)
 
 

@@ -1,0 +1,146 @@
+"""The reader at answer time: ONNX Runtime and the tokenizer, no torch.
+
+`Reader.read(question, texts)` reads each text (in overlapping windows when it is long) and returns its best
+answer span with the model's scores: the span's start + end logits and the "no answer" score (the <s> token's
+start + end logits, from the window most sure there is none). Scores are the model's raw logits; turning them
+into a decision is the answerer's job (`qa.answer.reading`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.reader.windows import MAX_TOKENS, OVERLAP, Window, question_ids, special_ids, tokenize, windows
+
+MAX_ANSWER_TOKENS = 30
+MODEL_FILE = "reader.onnx"  # int8
+FP32_FILE = "reader.fp32.onnx"
+EMBEDDINGS_FILE = "reader-embeddings.npy"  # the word vectors, fp16, read memory-mapped
+TOKENIZER_FILE = "tokenizer.json"  # the base model's, as training read it (qa.reader.tokenizer loads it faster)
+_EDGE = " \t\n\r.,;:!?\"'“”‘’()[]{}«»…–—-"
+
+
+@dataclass(frozen=True)
+class Span:
+    """The best answer a text holds, as the reader scores it."""
+
+    text: int  # which of the texts read
+    start: int  # character offsets into that text
+    end: int
+    score: float  # start + end logits of the span
+    no_answer: float  # the text's "no answer" score (lowest over its windows)
+
+    @property
+    def lead(self) -> float:
+        """How far the span beats "no answer": the reader's own answerability signal."""
+        return self.score - self.no_answer
+
+
+class Reader:
+    """One loaded reading model; thread-safe (ONNX Runtime sessions are), one instance serves many questions."""
+
+    def __init__(self, folder: Path, threads: int | None = None, precision: str = "int8") -> None:
+        import onnxruntime as ort
+
+        from qa.reader.tokenizer import ReaderTokenizer
+
+        self.folder = Path(folder)
+        self.tokenizer = ReaderTokenizer(self.folder)
+        self.cls, self.sep = special_ids(self.tokenizer)
+        self.pad = self.tokenizer.token_to_id("<pad>") or 0
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        self.embeddings = np.load(self.folder / EMBEDDINGS_FILE, mmap_mode="r")
+        file = {"int8": MODEL_FILE, "fp32": FP32_FILE}[precision]
+        self.session = ort.InferenceSession(str(self.folder / file), options,
+                                            providers=["CPUExecutionProvider"])
+
+    def read(self, question: str, texts: list[str]) -> list[Span | None]:
+        """Each text's best span (None for an empty text), in the order given."""
+        asked = question_ids(self.tokenizer, question)
+        contexts = tokenize(self.tokenizer, texts)
+        plan: list[tuple[int, Window]] = [(t, w) for t, context in enumerate(contexts) if len(context.ids)
+                                          for w in windows(asked, context, self.cls, self.sep, MAX_TOKENS, OVERLAP)]
+        out: list[Span | None] = [None] * len(texts)
+        if not plan:
+            return out
+        starts, ends = self.logits([w.ids for _, w in plan])
+        for (t, window), start_logits, end_logits in zip(plan, starts, ends):
+            offsets = contexts[t].offsets
+            best = best_span(start_logits, end_logits, window)
+            no_answer = float(start_logits[0] + end_logits[0])
+            previous = out[t]
+            if best is None:
+                if previous is not None:
+                    out[t] = Span(t, previous.start, previous.end, previous.score, min(previous.no_answer, no_answer))
+                continue
+            first, last, score = best
+            char_start, char_end = trim(texts[t], int(offsets[first, 0]), int(offsets[last, 1]))
+            if previous is None or score > previous.score:
+                out[t] = Span(t, char_start, char_end, score,
+                              no_answer if previous is None else min(previous.no_answer, no_answer))
+            else:
+                out[t] = Span(t, previous.start, previous.end, previous.score, min(previous.no_answer, no_answer))
+        return out
+
+    def logits(self, rows: list[np.ndarray], batch: int = 2) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Start and end logits of each window (padding cut off), in batches of similar lengths."""
+        order = np.argsort([-len(r) for r in rows], kind="stable")
+        starts: list[np.ndarray] = [np.empty(0)] * len(rows)
+        ends: list[np.ndarray] = [np.empty(0)] * len(rows)
+        for at in range(0, len(rows), batch):
+            chosen = order[at:at + batch]
+            width = max(len(rows[i]) for i in chosen)
+            ids = np.full((len(chosen), width), self.pad, dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for row, i in enumerate(chosen):
+                ids[row, :len(rows[i])], mask[row, :len(rows[i])] = rows[i], 1
+            vectors = self.embeddings[ids].astype(np.float32)
+            start, end = self.session.run(None, {"inputs_embeds": vectors, "attention_mask": mask})
+            for row, i in enumerate(chosen):
+                starts[i], ends[i] = start[row, :len(rows[i])], end[row, :len(rows[i])]
+        return starts, ends
+
+
+def best_span(start: np.ndarray, end: np.ndarray, window: Window) -> tuple[int, int, float] | None:
+    """(first, last context token, score) of the best span of at most `MAX_ANSWER_TOKENS` inside the window's
+    context; None when it holds no context token."""
+    if window.count == 0:
+        return None
+    lo = window.context_at
+    s = start[lo:lo + window.count].astype(np.float64)
+    e = end[lo:lo + window.count].astype(np.float64)
+    grid = s[:, None] + e[None, :]
+    i, j = np.indices(grid.shape)
+    grid[(j < i) | (j - i >= MAX_ANSWER_TOKENS)] = -np.inf
+    first, last = np.unravel_index(int(np.argmax(grid)), grid.shape)
+    return window.first + int(first), window.first + int(last), float(grid[first, last])
+
+
+def trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span without the spaces and punctuation at its edges (a token may carry a leading space or a
+    trailing full stop); brackets and quotes are kept when the span holds their partner."""
+    while start < end and text[start] in _EDGE and not _closes_inside(text, start, end):
+        start += 1
+    while end > start and text[end - 1] in _EDGE and not _opens_inside(text, start, end):
+        end -= 1
+    return start, end
+
+
+_PAIRS = {"(": ")", "[": "]", "“": "”", "«": "»", "{": "}"}
+
+
+def _closes_inside(text: str, start: int, end: int) -> bool:
+    closing = _PAIRS.get(text[start])
+    return closing is not None and closing in text[start + 1:end]
+
+
+def _opens_inside(text: str, start: int, end: int) -> bool:
+    char = text[end - 1]
+    opening = next((o for o, c in _PAIRS.items() if c == char), None)
+    return opening is not None and opening in text[start:end - 1]

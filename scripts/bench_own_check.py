@@ -1,0 +1,54 @@
+"""The reader on text that is not translated Wikipedia: a school library's regulations written for this project
+(tests/data/own_check/docs) and 40 questions on it, 20 that it answers and 20 on the same topic that it does not.
+
+    .venv/bin/python scripts/bench_own_check.py [--out eval-out/own-check]
+    make bench-own
+
+Prints each question with the answer (or the abstention) and a summary: answered right, answered wrongly,
+abstained on the unanswerable ones. The rows go to OUT/per_question.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from qa.embeddings import Embedder, query_encoder
+from qa.evaluation import RowWriter, evaluate, load_dataset
+from qa.index import build_index
+from qa.retrieval import Retriever
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECK = ROOT / "tests" / "data" / "own_check"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("eval-out") / "own-check")
+    args = parser.parse_args()
+    embedder = Embedder.load()
+    with tempfile.TemporaryDirectory(prefix="own-check-") as scratch:
+        build_index(CHECK / "docs", Path(scratch) / "index", embedder=embedder, log=lambda m: None)
+        retriever = Retriever.load(Path(scratch) / "index", embedder=query_encoder(embedder))
+        with RowWriter(args.out / "per_question.jsonl") as writer:
+            run = evaluate(load_dataset(CHECK / "gold.jsonl"), retriever=retriever, on_row=writer.write)
+    inside = [r for r in run.rows if not r.out_of_document]
+    outside = [r for r in run.rows if r.out_of_document]
+    for row in run.rows:
+        verdict = ("abstained" if not row.answered else "right" if row.answer_correct else
+                   "ANSWERED (should abstain)" if row.out_of_document else "WRONG")
+        shown = row.short_answer if row.answered else "—"
+        print(f"{row.id}  {verdict:<26} {row.question}  →  {shown}  (confidence {row.confidence:.2f})")
+    right = sum(bool(r.answer_correct) for r in inside)
+    wrong = sum(r.answered and not r.answer_correct for r in inside)
+    short = sum(bool(r.short_holds_gold) for r in inside)
+    abstained = sum(not r.answered for r in outside)
+    print(f"\nanswerable {len(inside)}: answered right {right}, short answer holds gold {short}, answered wrongly "
+          f"{wrong}, abstained {len(inside) - right - wrong}; unanswerable {len(outside)}: abstained {abstained}",
+          file=sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""Fit the reading answerer's calibration (`qa.answer.reading.ReaderCalibration`) on the dev benchmark, and report
+what it does on articles it was not fitted on (cross-validation by article).
+
+    .venv/bin/python scripts/calibrate_reader.py [--weights W] [--folds 6] [--passages 3] [--write]
+    make calibrate-reader
+
+Every dev question is asked twice, in both languages: against the whole index (in the documents) and with its own
+article's passages removed from what retrieval returns (out of the documents: as if the article were not indexed).
+The reader reads each question's top passages once; each read passage is a row (its signals, and whether its span
+holds a gold answer). A logistic model over the rows gives P(span answers); the answer is the most probable
+passage, and the threshold is the lowest that abstains on ≥ --abstain of the out-of-document questions.
+
+Two calibrations are fitted: one with the default embedding model's retrieval scores, and one with only the
+reader's and the ranking's signals (`*`, used for any other `--model`). --write stores both in
+qa/reader/weights/calibration.json; the table printed is from the held-out folds only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qa.answer.reading import (ANY_MODEL, CALIBRATION_FILE, READER_FEATURES, RETRIEVAL_FEATURES,  # noqa: E402
+                               candidate_features)
+from qa.embeddings import Embedder, query_encoder  # noqa: E402
+from qa.evaluation import load_dataset, with_questions_of  # noqa: E402
+from qa.evaluation.datasets import write_documents  # noqa: E402
+from qa.evaluation.metrics import contains_any  # noqa: E402
+from qa.index import build_index  # noqa: E402
+from qa.reader.export import WEIGHTS, prepare_reader  # noqa: E402
+from qa.reader.model import Reader  # noqa: E402
+from qa.retrieval import Retriever  # noqa: E402
+
+DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev"
+
+
+def collect(args: argparse.Namespace) -> list[dict]:
+    """One row per read passage: question id, language, article, in/out, features, label, span and sentence."""
+    dataset = with_questions_of(load_dataset(DEV / "xquad-dev.vi.json"), load_dataset(DEV / "xquad-dev.en.json"))
+    embedder = Embedder.load()
+    reader = Reader(prepare_reader(args.weights), precision=args.precision)
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="calibrate-reader-") as scratch:
+        seeds, index = Path(scratch) / "seeds", Path(scratch) / "index"
+        write_documents(dataset, seeds)
+        build_index(seeds, index, embedder=embedder, log=lambda m: None)
+        retriever = Retriever.load(index, embedder=query_encoder(embedder))
+        store = retriever.store
+        started = time.perf_counter()
+        for n, question in enumerate(dataset.questions[::args.every], start=1):
+            result = retriever.retrieve(question.question, k=args.passages + 12)
+            spans: dict[str, object] = {}
+            for scope in ("in", "out"):
+                hits = [h for h in result.hits if scope == "in" or h.citation.document != question.document]
+                hits = [dataclasses.replace(h, rank=r) for r, h in enumerate(hits[:args.passages], start=1)]
+                todo = [h for h in hits if h.passage_id not in spans]
+                sources = [store.document_text(h.passage.document)[h.passage.start:h.passage.end] for h in todo]
+                for hit, span in zip(todo, reader.read(question.question, sources)):
+                    spans[hit.passage_id] = (span, store.document_text(hit.passage.document), hit.passage)
+                read = [spans[h.passage_id][0] for h in hits]
+                scoped = dataclasses.replace(result, hits=hits)
+                for hit, span, features in zip(hits, read, candidate_features(scoped, hits, read)):
+                    _, text, passage = spans[hit.passage_id]
+                    short = "" if span is None else text[passage.start + span.start:passage.start + span.end]
+                    at = None if span is None else passage.start + span.start
+                    sentence = next((text[s.start:s.end] for s in passage.sentences if at is not None
+                                     and s.start <= at < s.end), short)
+                    gold = scope == "in" and bool(short) and contains_any(short, question.answers)
+                    rows.append({"id": question.id, "language": question.language, "article": question.document,
+                                 "scope": scope, "rank": hit.rank, "features": features, "label": gold, "short": short,
+                                 "sentence_holds": scope == "in" and contains_any(sentence, question.answers),
+                                 "words": len(short.split()) + len(sentence.split())})
+            if n % 100 == 0:
+                print(f"{n}/{len(dataset.questions)} questions read, {time.perf_counter() - started:.0f} s",
+                      file=sys.stderr, flush=True)
+    return rows
+
+
+def restrict(rows: list[dict], passages: int) -> list[dict]:
+    """The rows as if only the top `passages` had been read: lead_gap is relative to the best of those."""
+    kept = [r for r in rows if r["rank"] <= passages]
+    best: dict[tuple, float] = defaultdict(lambda: -np.inf)
+    for r in kept:
+        key = (r["id"], r["language"], r["scope"])
+        best[key] = max(best[key], r["features"]["lead"])
+    return [{**r, "features": {**r["features"], "lead_gap": r["features"]["lead"] - best[(r["id"], r["language"],
+                                                                                           r["scope"])]}}
+            for r in kept]
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> tuple[float, np.ndarray]:
+    """Newton's method on standardised features with an L2 penalty; (bias, weights) on the raw scale."""
+    mean, std = x.mean(0), x.std(0) + 1e-9
+    z = np.hstack([np.ones((len(x), 1)), (x - mean) / std])
+    w = np.zeros(z.shape[1])
+    penalty = np.eye(z.shape[1]) * l2
+    penalty[0, 0] = 0
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-np.clip(z @ w, -50, 50)))
+        gradient = z.T @ (p - y) + penalty @ w
+        hessian = (z * (p * (1 - p))[:, None]).T @ z + penalty
+        w -= np.linalg.solve(hessian, gradient)
+    weights = w[1:] / std
+    return float(w[0] - (weights * mean).sum()), weights
+
+
+def decide(rows: list[dict], names: tuple[str, ...], bias: float, weights: np.ndarray) -> dict:
+    """Per (question, language, scope): the chosen row and its probability."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[(row["id"], row["language"], row["scope"])].append(row)
+    out = {}
+    for key, members in groups.items():
+        x = np.array([[m["features"][n] for n in names] for m in members])
+        p = 1 / (1 + np.exp(-np.clip(bias + x @ weights, -50, 50)))
+        best = int(np.argmax(p))
+        out[key] = (members[best], float(p[best]))
+    return out
+
+
+def threshold_for(decisions: dict, abstain: float) -> dict[str, float]:
+    """Per case (the chosen passage in the question's language, or across languages): the lowest probability
+    threshold that abstains on ≥ `abstain` of that case's out-of-document questions."""
+    thresholds = {}
+    for case, cross in (("same", 0.0), ("cross", 1.0)):
+        outside = [p for (_, _, scope), (row, p) in decisions.items()
+                   if scope == "out" and row["features"]["cross"] == cross]
+        thresholds[case] = float(np.quantile(outside, abstain)) if outside else 0.5
+    return thresholds
+
+
+
+def metrics(decisions: dict, threshold: float) -> dict[str, dict[str, float]]:
+    table: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for (_, language, scope), (row, p) in decisions.items():
+        answered = p >= threshold
+        m = table[language]
+        if scope == "out":
+            m["out-of-document abstained"].append(not answered)
+            continue
+        holds = row["sentence_holds"] or row["label"]
+        m["short answer holds gold"].append(row["label"])
+        m["answer holds gold"].append(answered and holds)
+        m["in-document answered wrongly"].append(answered and not holds)
+        m["in-document answered"].append(answered)
+        m["holds gold, had it answered"].append(holds)
+        m["words (span + sentence)"].append(row["words"])
+    return {lang: {k: float(np.mean(v)) for k, v in m.items()} for lang, m in table.items()}
+
+
+def cross_validate(rows: list[dict], names: tuple[str, ...], folds: int, abstain: float, seed: int) -> dict:
+    articles = sorted({r["article"] for r in rows})
+    random.Random(seed).shuffle(articles)
+    fold_of = {a: i % folds for i, a in enumerate(articles)}
+    decisions, per_fold = {}, []
+    for fold in range(folds):
+        train = [r for r in rows if fold_of[r["article"]] != fold]
+        test = [r for r in rows if fold_of[r["article"]] == fold]
+        bias, weights, threshold = calibrate(train, names, abstain)
+        per_fold.append(threshold)
+        for key, (row, p) in decide(test, names, bias, weights).items():
+            decisions[key] = (row, p - threshold + 0.5)  # each fold's own threshold, moved to 0.5
+    return {"metrics": metrics(decisions, 0.5), "thresholds": per_fold}
+
+
+def fit(rows: list[dict], names: tuple[str, ...]) -> tuple[float, np.ndarray]:
+    x = np.array([[r["features"][n] for n in names] for r in rows])
+    y = np.array([float(r["label"]) for r in rows])
+    return fit_logistic(x, y)
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
+def calibrate(rows: list[dict], names: tuple[str, ...], abstain: float) -> tuple[float, np.ndarray, float]:
+    """(bias, weights, threshold): the logistic fit, with the cross-language case's own threshold folded into the
+    "cross" weight so that one threshold (the same-language one) decides both cases."""
+    bias, weights = fit(rows, names)
+    thresholds = threshold_for(decide(rows, names, bias, weights), abstain)
+    weights = weights.copy()
+    weights[names.index("cross")] -= logit(thresholds["cross"]) - logit(thresholds["same"])
+    return bias, weights, thresholds["same"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", type=Path, default=WEIGHTS)
+    parser.add_argument("--passages", type=int, default=3, help="passages read per question")
+    parser.add_argument("--use", type=int, nargs="*", default=None,
+                        help="also report as if only the top N of them were read (N ≤ --passages)")
+    parser.add_argument("--folds", type=int, default=6)
+    parser.add_argument("--abstain", type=float, default=0.96, help="out-of-document share to abstain on")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rows", type=Path, default=Path("eval-out/calibrate-reader/rows.jsonl"),
+                        help="cache of the read rows (reused when --reuse)")
+    parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--every", type=int, default=1, help="read every n-th question only (a quick check)")
+    parser.add_argument("--precision", choices=("int8", "fp32"), default="int8", help="which exported graph reads")
+    parser.add_argument("--write", action="store_true", help="store the calibrations fitted on all articles")
+    args = parser.parse_args()
+
+    if args.reuse and args.rows.exists():
+        rows = [json.loads(line) for line in args.rows.read_text().splitlines()]
+    else:
+        rows = collect(args)
+        args.rows.parent.mkdir(parents=True, exist_ok=True)
+        args.rows.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    for n in args.use or ():
+        for model, names in (("intfloat/multilingual-e5-small", READER_FEATURES + RETRIEVAL_FEATURES),
+                             (ANY_MODEL, READER_FEATURES)):
+            result = cross_validate(restrict(rows, n), names, args.folds, args.abstain, args.seed)
+            print(f"\ntop {n} read, {model}:")
+            for language, values in sorted(result["metrics"].items(), reverse=True):
+                print(f"  {language}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
+    rows = restrict(rows, args.passages)
+    table = {}
+    for model, names in (("intfloat/multilingual-e5-small", READER_FEATURES + RETRIEVAL_FEATURES),
+                         (ANY_MODEL, READER_FEATURES)):
+        result = cross_validate(rows, names, args.folds, args.abstain, args.seed)
+        print(f"\n{model}: cross-validated by article ({args.folds} folds), thresholds "
+              + ", ".join(f"{t:.3f}" for t in result["thresholds"]))
+        for language, values in sorted(result["metrics"].items(), reverse=True):
+            print(f"  {language}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
+        bias, weights, threshold = calibrate(rows, names, args.abstain)
+        table[model] = {"model": model, "bias": round(bias, 6),
+                        "weights": {n: round(float(w), 6) for n, w in zip(names, weights)},
+                        "threshold": round(threshold, 3),  # the trade-off tables show 3 decimals
+                        "cross_validated": result["metrics"],
+                        "fitted_on": f"xquad-dev, {len(rows)} read passages, both languages, in and out of "
+                                     f"the documents; passages {args.passages}, abstain {args.abstain}"}
+    if args.write:
+        CALIBRATION_FILE.write_text(json.dumps(table, indent=2, ensure_ascii=False) + "\n")
+        print(f"wrote {CALIBRATION_FILE}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

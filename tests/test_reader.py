@@ -1,0 +1,208 @@
+"""The trained reader: windows, the ONNX model against its torch original, spans, and answers built from them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.reader.windows import Window, char_to_tokens, windows
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------------------------------------------- windows
+
+def test_windows_cover_every_context_token_with_the_stated_overlap():
+    context_ids = np.arange(100, 1100, dtype=np.int64)
+    from qa.reader.windows import TokenizedText
+
+    context = TokenizedText(context_ids, np.stack([np.arange(1000), np.arange(1000) + 1], axis=1))
+    question = np.array([7, 8, 9], dtype=np.int64)
+    made = windows(question, context, cls=0, sep=2, max_tokens=384, overlap=128)
+    covered = set()
+    for window in made:
+        assert len(window.ids) <= 384
+        assert list(window.ids[:6]) == [0, 7, 8, 9, 2, 2] and window.ids[-1] == 2
+        assert list(window.ids[window.context_at:window.context_at + window.count]) == \
+            list(context_ids[window.first:window.first + window.count])
+        covered |= set(range(window.first, window.first + window.count))
+    assert covered == set(range(1000))
+    for before, after in zip(made, made[1:]):
+        assert before.first + before.count - after.first == 128
+
+
+def test_token_span_only_inside_the_window():
+    window = Window(np.zeros(20, dtype=np.int64), context_at=5, first=10, count=14)
+    assert window.token_span(10, 12) == (5, 7)
+    assert window.token_span(9, 12) is None and window.token_span(20, 24) is None
+
+
+def test_characters_map_to_the_tokens_that_overlap_them():
+    offsets = np.array([[0, 5], [5, 11], [11, 15]])  # "Hello", " world", " now"
+    assert char_to_tokens(offsets, 6, 11) == (1, 1)
+    assert char_to_tokens(offsets, 0, 15) == (0, 2)
+    assert char_to_tokens(offsets, 15, 15) is None
+
+
+def test_training_labels_every_occurrence_of_an_answer():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from train_reader import occurrences
+
+    assert occurrences("Hà Nội và Hà Nội", "Hà Nội") == [(0, 6), (10, 16)]
+    assert occurrences("abc", "") == []
+
+
+def test_training_windows_label_every_occurrence_and_unanswerable_pairs():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from tokenizers import Tokenizer
+    from train_reader import Example, featurize
+
+    from qa.default_model import prepare_default_model
+
+    tokenizer = Tokenizer.from_file(str(prepare_default_model() / "tokenizer.json"))
+    examples = [Example("t", "vi", "Hà Nội là thủ đô. Dân số Hà Nội tăng nhanh.", "Thủ đô là thành phố nào?",
+                        "Hà Nội"),
+                Example("t", "vi", "Trời hôm nay mưa to.", "Thủ đô là thành phố nào?", None)]
+    (answerable, unanswerable), counts = featurize(examples, tokenizer)
+    assert len(answerable.starts) == 2 and len(answerable.ends) == 2 and 0 not in answerable.starts
+    assert unanswerable.starts == (0,) and unanswerable.ends == (0,)  # "no answer" is the <s> token
+    assert counts["answer occurs more than once"] == 1
+
+
+# ---------------------------------------------------------------------------------------------- the model
+
+@pytest.fixture(scope="module")
+def reader():
+    from qa.reader import load_reader
+
+    loaded = load_reader()
+    if loaded is None:
+        pytest.fail("the shipped reader could not be loaded (make model prepares it)")
+    return loaded
+
+
+@pytest.mark.slow
+def test_onnx_reader_matches_its_torch_original(reader):
+    """The int8 graph `qa` runs picks the same spans as the torch model it was exported from."""
+    import torch
+
+    from qa.default_model import prepare_default_model
+    from qa.reader.export import WEIGHTS, load_torch_reader
+    from qa.reader.model import best_span
+
+    module = load_torch_reader(prepare_default_model(), WEIGHTS)
+    question = "Lệnh ngừng bắn được ký ở đâu?"
+    texts = ["Ngày 15 tháng 5, lãnh đạo các bên gặp mặt tại Moskva để ký hiệp định ngừng bắn.",
+             "The treaty was signed in Paris in 1951 by six countries, after two years of talks."]
+    from qa.reader.windows import question_ids, tokenize
+
+    asked = question_ids(reader.tokenizer, question)
+    for context in tokenize(reader.tokenizer, texts):
+        window = windows(asked, context, reader.cls, reader.sep)[0]
+        with torch.no_grad():
+            start, end = module(torch.tensor([window.ids]), torch.ones(1, len(window.ids), dtype=torch.long))
+        onnx_start, onnx_end = reader.logits([window.ids])
+        assert best_span(onnx_start[0], onnx_end[0], window)[:2] == best_span(start[0].numpy(), end[0].numpy(),
+                                                                                window)[:2]
+        assert np.corrcoef(onnx_start[0], start[0].numpy())[0, 1] > 0.99
+
+
+def test_spans_point_into_the_text_without_edge_punctuation(reader):
+    texts = ["Hiệp định được ký tại Moskva vào năm 1994.", "", "Trời hôm nay đẹp."]
+    spans = reader.read("Hiệp định được ký ở thành phố nào?", texts)
+    assert spans[1] is None
+    first = spans[0]
+    assert first is not None and first.text == 0
+    short = texts[0][first.start:first.end]
+    assert short == short.strip(" .,") and "Moskva" in short
+    assert first.lead > spans[2].lead  # the passage that answers beats the one that does not
+
+
+def test_a_long_passage_is_read_in_windows(reader):
+    filler = "Đây là một câu không liên quan đến câu hỏi. " * 120
+    text = filler + "Thủ đô của nước Úc là Canberra. " + filler
+    [span] = reader.read("Thủ đô của Úc là gì?", [text])
+    assert span is not None and "Canberra" in text[span.start:span.end]
+
+
+# ---------------------------------------------------------------------------------------------------- answers
+
+@pytest.fixture(scope="module")
+def assistant(retriever):
+    from qa import Assistant
+
+    return Assistant(retriever)
+
+
+@pytest.mark.slow
+def test_the_showcase_question_answers_moscow_with_its_citation(assistant, retriever):
+    answer = assistant.ask("In which city was the ceasefire signed?")
+    assert answer.answered and answer.backend == "reader"
+    assert answer.short_answer in ("Moscow", "Moskva") and answer.answer.startswith(f"**{answer.short_answer}**")
+    text = retriever.store.document_text(answer.citations[0].document)
+    assert text[answer.short_span.start:answer.short_span.end] == answer.short_answer
+    citation = answer.citations[0]
+    assert text[citation.start:citation.end] == citation.quote
+    assert citation.start <= answer.short_span.start < answer.short_span.end <= citation.end
+
+
+@pytest.mark.slow
+def test_json_has_the_span_offsets(assistant):
+    data = assistant.ask("Lãnh đạo các bên gặp nhau ở đâu để ký hiệp định ngưng bắn?").to_dict()
+    assert data["short_span"]["marker"] == 1
+    assert set(data["short_span"]) == {"marker", "document", "start", "end"}
+    assert data["short_span"]["end"] > data["short_span"]["start"]
+
+
+@pytest.mark.slow
+def test_a_one_passage_index_does_not_answer_everything(tmp_path, embedder):
+    from qa import Assistant, Retriever, build_index
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "note.txt").write_text("Team notes\n\nThe quarterly report is due on Friday. Maria will collect the "
+                                    "figures from the sales team and send the draft to Tom before noon.\n",
+                                    encoding="utf-8")
+    build_index(seeds, tmp_path / "index", embedder=embedder)
+    assistant = Assistant(Retriever.load(tmp_path / "index", embedder=embedder))
+    assert not assistant.ask("Thủ đô của Úc là gì?").answered
+    assert not assistant.ask("What is the capital of Australia?").answered
+    answered = assistant.ask("Who will collect the figures?")
+    assert answered.answered and "Maria" in answered.short_answer
+
+
+@pytest.mark.slow
+def test_another_embedding_model_gets_the_model_free_calibration(tmp_path):
+    """Abstention fitted on one model's cosine scale must not be applied to another's."""
+    from qa import Assistant, Embedder, Retriever, build_index
+
+    minilm = Embedder.load("sentence-transformers/all-MiniLM-L6-v2")
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "city.txt").write_text("Harbour city\n\nThe old lighthouse of Port Elm was built in 1887 by the "
+                                    "engineer Ada Reyes. It stands 42 metres tall on the northern cliff.\n",
+                                    encoding="utf-8")
+    build_index(seeds, tmp_path / "index", embedder=minilm)
+    assistant = Assistant(Retriever.load(tmp_path / "index", embedder=minilm))
+    assert assistant.answerer.calibration.model == "*"
+    answer = assistant.ask("Who built the lighthouse?")
+    assert answer.answered and "Ada Reyes" in answer.short_answer
+
+
+@pytest.mark.slow
+def test_qa_ask_with_the_reader_imports_no_torch(seed_index):
+    code = ("import sys, runpy; sys.argv = ['qa', 'ask', 'Ai đắc cử Tổng thống năm 1993?', '--index', "
+            f"{str(seed_index)!r}, '--json']\n"
+            "try:\n    runpy.run_module('qa', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == "NO-TORCH", out.stderr
+    assert json.loads(lines[0])["backend"] == "reader"
