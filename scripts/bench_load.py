@@ -69,8 +69,6 @@ QUESTIONS: tuple[Question, ...] = (
              ("Horadiz",)),
     Question("How old were the youngest recruits that Azerbaijan sent into the attacks?", "en", ("16",)),
     Question("In what year did Andrei Sakharov die?", "en", ("1989",)),
-    Question("Which two resolutions did the UN Security Council pass in October and November?", "en",
-             ("874", "884")),
     Question("Thủ đô của nước Úc là thành phố nào?", "vi"),
     Question("What is the boiling point of water on Mount Everest?", "en"),
 )

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa.answer.reading import (ANY_MODEL, CALIBRATION_FILE, READER_FEATURES, RETRIEVAL_FEATURES,  # noqa: E402
-                               candidate_features)
+                               candidate_features, reading_source)
 from qa.embeddings import Embedder, query_encoder  # noqa: E402
 from qa.evaluation import load_dataset, with_questions_of  # noqa: E402
 from qa.evaluation.datasets import write_documents  # noqa: E402
@@ -66,15 +66,16 @@ def collect(args: argparse.Namespace) -> list[dict]:
                 hits = [h for h in result.hits if scope == "in" or h.citation.document != question.document]
                 hits = [dataclasses.replace(h, rank=r) for r, h in enumerate(hits[:args.passages], start=1)]
                 todo = [h for h in hits if h.passage_id not in spans]
-                sources = [store.document_text(h.passage.document)[h.passage.start:h.passage.end] for h in todo]
-                for hit, span in zip(todo, reader.read(question.question, sources)):
-                    spans[hit.passage_id] = (span, store.document_text(hit.passage.document), hit.passage)
+                sources = [reading_source(store.document_text(h.passage.document), h) for h in todo]
+                for hit, (offset, _), span in zip(todo, sources, reader.read(question.question,
+                                                                             [src for _, src in sources])):
+                    spans[hit.passage_id] = (span, store.document_text(hit.passage.document), hit.passage, offset)
                 read = [spans[h.passage_id][0] for h in hits]
                 scoped = dataclasses.replace(result, hits=hits)
                 for hit, span, features in zip(hits, read, candidate_features(scoped, hits, read)):
-                    _, text, passage = spans[hit.passage_id]
-                    short = "" if span is None else text[passage.start + span.start:passage.start + span.end]
-                    at = None if span is None else passage.start + span.start
+                    _, text, passage, offset = spans[hit.passage_id]
+                    short = "" if span is None else text[offset + span.start:offset + span.end]
+                    at = None if span is None else offset + span.start
                     sentence = next((text[s.start:s.end] for s in passage.sentences if at is not None
                                      and s.start <= at < s.end), short)
                     gold = scope == "in" and bool(short) and contains_any(short, question.answers)

@@ -342,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                         "losses": losses, "torch_rng": torch.get_rng_state(), "history": history,
                         "seconds": earlier + time.time() - started}, partial)
             os.replace(partial, checkpoint)
-            export(trained, args, base, example_counts, feature_counts, losses, history, earlier + time.time() - started,
-                   save_file)
+            seconds = earlier + time.time() - started
+            export(trained, args, base, example_counts, feature_counts, losses, history, seconds, save_file)
     bar.close()
     seconds = earlier + time.time() - started
     export(trained, args, base, example_counts, feature_counts, losses, history, seconds, save_file)

@@ -39,13 +39,29 @@ READER_FEATURES = ("lead", "score", "no_answer", "lead_gap", "first", "cross", "
 RETRIEVAL_FEATURES = ("retrieval_gap", "dense")
 
 
+READ_CHARS = 6000  # at most this much of a passage is read (a 300-word passage is ~2,000): a huge one-sentence
+# "passage" (a 1 MB line) is read from its best sentence on, not in thousands of windows
+
+
+def reading_source(text: str, hit: Hit) -> tuple[int, str]:
+    """(offset in the document, text) of what the reader reads of a hit's passage: all of it, or for an
+    oversized one READ_CHARS from the sentence retrieval matched best."""
+    passage = hit.passage
+    if passage.end - passage.start <= READ_CHARS:
+        return passage.start, text[passage.start:passage.end]
+    sentences = passage.sentences
+    begin = sentences[hit.best_sentence].start if 0 <= hit.best_sentence < len(sentences) else passage.start
+    return begin, text[begin:min(begin + READ_CHARS, passage.end)]
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One read passage: its hit, the reader's span (None: nothing to read) and the signals the calibration uses."""
 
     hit: Hit
     span: Span | None
-    source: str  # the passage's exact source text, document_text[passage.start:passage.end]
+    offset: int  # where `source` starts in the document
+    source: str  # what was read: the passage's exact source text (see `reading_source`)
     features: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -114,10 +130,10 @@ class ReaderAnswerer(Answerer):
     def read(self, result: SearchResult) -> list[Candidate]:
         """The top passages, each with the reader's span and its signals."""
         hits = result.hits[:self.settings.passages]
-        sources = [self.store.document_text(h.passage.document)[h.passage.start:h.passage.end] for h in hits]
-        spans = self.reader.read(result.query, sources)
+        sources = [reading_source(self.store.document_text(h.passage.document), h) for h in hits]
+        spans = self.reader.read(result.query, [text for _, text in sources])
         features = candidate_features(result, hits, spans)
-        return [Candidate(h, s, src, f) for h, s, src, f in zip(hits, spans, sources, features)]
+        return [Candidate(h, s, at, src, f) for h, s, (at, src), f in zip(hits, spans, sources, features)]
 
     def answer(self, result: SearchResult, k: int = 5) -> Answer:
         found = {"hits": result.hits[:k], "retrieved": list(result.hits), "retrieval_query": result.query,
@@ -129,9 +145,9 @@ class ReaderAnswerer(Answerer):
         confidence, best = max(scored, key=lambda pair: pair[0])
         passage = best.hit.passage
         text = self.store.document_text(passage.document)
-        sentence = holding_sentence(passage, passage.start + best.span.start, passage.start + best.span.end)
+        sentence = holding_sentence(passage, best.offset + best.span.start, best.offset + best.span.end)
         # a span never runs past its sentence: the quote below must hold all of it
-        start, end = trim(text, passage.start + best.span.start, min(passage.start + best.span.end, sentence.end))
+        start, end = trim(text, best.offset + best.span.start, min(best.offset + best.span.end, sentence.end))
         short = clean_text(text[start:end])
         if not short:
             return Answer(result.query, result.language, False, NOT_FOUND[result.language], None, 0.0, [], **found)
