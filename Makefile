@@ -100,7 +100,7 @@ bench-own: model
 	$(BIN)/python scripts/bench_own_check.py
 
 # Train the reader (scripts/train_reader.py; hours on 2 cores, resumable with RESUME=--resume) into
-# eval-out/reader-run: weights, card.json, loss.png. Copy reader.safetensors and card.json into qa/reader/weights/
+# eval-out/reader-run: weights, reader.json, loss.png. Copy reader.safetensors and reader.json into qa/reader/weights/
 # only when calibrate-reader shows it beats the shipped one on the dev benchmark.
 RESUME ?=
 .PHONY: train-reader calibrate-reader

@@ -3,7 +3,7 @@ start/end head, fine-tuned for extractive question answering on SQuAD v1.1 train
 
     python scripts/train_reader.py --out eval-out/reader-run [--examples N] [--resume]
 
-What it writes to --out: `reader.safetensors` (only the tensors training changed, fp16), `card.json` (seed,
+What it writes to --out: `reader.safetensors` (only the tensors training changed, fp16), `reader.json` (seed,
 data files and their hashes, recipe, base-model hash, machine, time, losses), `loss.png`, `loss.jsonl`, and
 `checkpoint.pt` while it runs (every --checkpoint-every steps; --resume continues from it with the same batches).
 
@@ -380,7 +380,7 @@ def export(trained, args, base: Path, example_counts: Counter, feature_counts: C
                     "python": platform.python_version()},
         "tensors": len(tensors), "parameters": int(sum(t.numel() for t in tensors.values())),
     }
-    (args.out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    (args.out / "reader.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     if losses:
         plot_loss(losses, args.out / "loss.png")
 
