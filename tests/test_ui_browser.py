@@ -149,6 +149,11 @@ def open_chat(page, url):
     page.wait_for_selector("#qa-question textarea")
 
 
+def shown_text(answer: str) -> str:
+    """An answer's text as the page shows it: the leading short answer in bold, without its asterisks."""
+    return re.sub(r"^\*\*(.+?)\*\*(?= — )", r"\1", answer)
+
+
 def ask(page, question: str, expected: str | None = None, *, use_example: bool = False) -> dict:
     """Ask through the page; wait until the whole answer is shown. Returns first-token and full-answer times."""
     bots = page.locator("#qa-chat [data-testid=bot]").count()
@@ -177,7 +182,7 @@ def ask(page, question: str, expected: str | None = None, *, use_example: bool =
         # a new bubble, not the previous one: two answers in a row may read the same (two abstentions)
         page.wait_for_function(f"([n, e]) => document.querySelectorAll('#qa-chat [data-testid=bot]').length > n "
                                f"&& {LAST_BOT}.innerText.replace(/\\s+/g, ' ').trim() === e",
-                               arg=[bots, normalise(expected)])
+                               arg=[bots, normalise(shown_text(expected))])
     timing = page.evaluate("() => { window.__qa.observer.disconnect(); "
                            "return {first: window.__qa.first - window.__qa.start, "
                            "full: performance.now() - window.__qa.start}; }")
@@ -264,7 +269,7 @@ def test_document_html_and_scripts_render_as_text(page, hostile_chat):
     assert "<script>window.__pwned = 1</script>" in panel and "<b>bold</b>" in panel
     assert '<img src=x onerror="window.__pwned = 2">' in panel
     assert "Ghi chú an toàn <b>bold</b>" in panel  # the title, too
-    if expected.answered:
+    if expected.answered and "<script>" in expected.answer:  # the reader's short quote may cut it out
         assert "<script>window.__pwned = 1</script>" in last_answer(page)
     assert page.evaluate("typeof window.__pwned") == "undefined"
     for area in ("#qa-chat .message-content", "#qa-sources-box"):
