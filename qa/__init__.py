@@ -14,6 +14,7 @@ from qa.answer import (Answer, AnswerCitation, AnswerEvent, Answerer, AnswerSett
 from qa.corpus import MAX_DOCUMENT_BYTES, DocumentInfo, add_documents, example_questions, list_documents, remove_document
 from qa.default_model import DEFAULT_MODEL, prepare_default_model
 from qa.documents import SkippedDocumentWarning, read_documents, seed_files
+from qa.formats import LimitExceededError, ParseLimits, UnreadableDocumentError
 from qa.embeddings import Embedder
 from qa.engine import Engine
 from qa.indexer import BackgroundIndexer, IndexingStatus
@@ -32,6 +33,7 @@ __all__ = [
     "LLMAnswerer", "LLMError", "LLMFallbackWarning", "LLMSettings", "contextualize", "final_answer", "is_follow_up",
     "MAX_DOCUMENT_BYTES", "DocumentInfo", "add_documents", "example_questions", "list_documents", "BackgroundIndexer", "IndexingStatus", "remove_document", "DocumentRejectedError",
     "DEFAULT_MODEL", "prepare_default_model", "SkippedDocumentWarning", "read_documents", "seed_files", "Embedder", "Engine",
+    "LimitExceededError", "ParseLimits", "UnreadableDocumentError",
     "IndexBusyError", "IndexCorruptError", "IndexMismatchError", "IndexNotFoundError", "IndexWriteError",
     "InvalidArgumentError", "InvalidQuestionError", "ModelNotAvailableError", "QAError", "SeedsNotFoundError",
     "SeedUnreadableError", "QuantizationUnsupportedError", "BuildReport", "IndexStatus", "IndexStore", "Manifest", "build_index", "current_version",

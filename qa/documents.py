@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import SeedsNotFoundError, SeedUnreadableError
-from qa.formats import SUFFIXES, Extracted, UnreadableDocumentError, extract
+from qa.formats import DEFAULT_LIMITS, SUFFIXES, Extracted, ParseLimits, UnreadableDocumentError
 from qa.language import detect_language
 from qa.records import Document
 from qa.text import iter_paragraph_blocks
@@ -52,26 +52,22 @@ def read_seed(path: Path) -> bytes:
                                   "out of the seeds folder.") from error
 
 
-def read_documents(seeds_dir: Path) -> list[Document]:
-    """Every readable document; unreadable or empty files are skipped with a `SkippedDocumentWarning`."""
+def read_documents(seeds_dir: Path, limits: ParseLimits = DEFAULT_LIMITS) -> list[Document]:
+    """Every readable document; unreadable or empty files, and files over one of the `limits` (time included:
+    they are parsed in worker processes, `qa.parsing`), are skipped with a `SkippedDocumentWarning`."""
+    from qa.parsing import BoundedParser
+
     seeds_dir = Path(seeds_dir)
     documents = []
-    for path in seed_files(seeds_dir):
-        name = path.relative_to(seeds_dir).as_posix()
-        raw = read_seed(path)
-        try:
-            extracted = extract(name, raw)
-        except UnreadableDocumentError as error:
-            warnings.warn(f"Skipping {name}: {error}", SkippedDocumentWarning, stacklevel=2)
-            continue
-        except Exception as error:  # noqa: BLE001 - a parser's own failure on a malformed file skips that file
-            warnings.warn(f"Skipping {name}: it could not be parsed ({type(error).__name__}: {error})",
-                          SkippedDocumentWarning, stacklevel=2)
-            continue
-        if not extracted.text.strip():
-            warnings.warn(f"Skipping {name}: the file is empty", SkippedDocumentWarning, stacklevel=2)
-            continue
-        documents.append(make_document(name, extracted, hashlib.sha256(raw).hexdigest()))
+    files = ((path.relative_to(seeds_dir).as_posix(), read_seed(path)) for path in seed_files(seeds_dir))
+    with BoundedParser(limits) as parser:
+        for name, raw, extracted in parser.parse_all(files):
+            if isinstance(extracted, UnreadableDocumentError):
+                warnings.warn(f"Skipping {name}: {extracted}", SkippedDocumentWarning, stacklevel=2)
+            elif not extracted.text.strip():
+                warnings.warn(f"Skipping {name}: the file is empty", SkippedDocumentWarning, stacklevel=2)
+            else:
+                documents.append(make_document(name, extracted, hashlib.sha256(raw).hexdigest()))
     return documents
 
 

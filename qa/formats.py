@@ -9,6 +9,9 @@ Why these libraries (all MIT-compatible): pypdfium2 (PDFium, Chrome's PDF engine
 Vietnamese text with its diacritics intact and fast, and gives each character's font size, from which headings
 are found; python-docx (MIT) reads headings by their style and tables in body order; Beautiful Soup (MIT) parses
 any HTML, however broken, with Python's own parser.
+
+Every reader works under `ParseLimits` (unpacked size, text length, elements, pages) and raises
+`LimitExceededError` past one; `qa.parsing` adds the wall-time limit by running them in worker processes.
 """
 
 from __future__ import annotations
@@ -30,6 +33,41 @@ class UnreadableDocumentError(ValueError):
     """The file is of a supported type but holds no text that can be read; the message says why."""
 
 
+class LimitExceededError(UnreadableDocumentError):
+    """The file is over one of the `ParseLimits` (`limit` names which): read no further, skipped like any
+    unreadable file."""
+
+    def __init__(self, message: str, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+    def __reduce__(self):  # it crosses from a worker process: pickle both arguments
+        return type(self), (str(self), self.limit)
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """What one file may cost to read. The defaults pass a 1,000-page book or a 100 MB Word file with images and
+    stop a zip bomb, an element flood or a parser caught in a loop in seconds."""
+
+    unpacked_bytes: int = 128 * 1024 * 1024  # a Word file's parts once unzipped (the file itself is capped apart)
+    chars: int = 20_000_000  # the text read (about 8,000 pages)
+    elements: int = 200_000  # paragraphs, tables or tags examined
+    pages: int = 5_000
+    seconds: float = 120.0  # wall time, enforced by `qa.parsing` (a worker over it is killed)
+
+    def check(self, what: str, value: int) -> None:
+        """Raise `LimitExceededError` when `value` is over the limit named `what`."""
+        limit = getattr(self, what)
+        if value > limit:
+            raise LimitExceededError(f"it is over the limit on {_LIMIT_NAMES[what]} ({value:,} > {limit:,})", what)
+
+
+_LIMIT_NAMES = {"unpacked_bytes": "unpacked size in bytes", "chars": "text length in characters",
+                "elements": "elements (paragraphs, tables or tags)", "pages": "pages", "seconds": "reading time"}
+DEFAULT_LIMITS = ParseLimits()
+
+
 @dataclass(frozen=True)
 class Block:
     text: str
@@ -47,32 +85,42 @@ class Extracted:
     page_starts: tuple[int, ...] = ()  # offset of page 1, 2, …; empty when the format has no pages
 
 
-def extract(name: str, raw: bytes) -> Extracted:
-    """The text of `raw`, read by the reader for `name`'s suffix; `UnreadableDocumentError` when there is none."""
-    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+def suffix_of(name: str) -> str:
+    return "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+def extract(name: str, raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Extracted:
+    """The text of `raw`, read by the reader for `name`'s suffix; `UnreadableDocumentError` when there is none,
+    `LimitExceededError` past a limit (all but the time limit: see `qa.parsing`)."""
+    suffix = suffix_of(name)
     if suffix in TEXT_SUFFIXES:
-        return read_plain_text(raw)
+        return read_plain_text(raw, limits)
     reader = _READERS.get(suffix)
     if reader is None:
         raise UnreadableDocumentError(f"{suffix or 'no suffix'} is not a supported format")
-    return reader(raw)
+    return reader(raw, limits)
 
 
-def read_plain_text(raw: bytes) -> Extracted:
+def read_plain_text(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Extracted:
     """UTF-8 text as it is (a byte-order mark dropped); its structure is found later from its lines."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise UnreadableDocumentError(f"not valid UTF-8 ({error.reason} at byte {error.start})") from None
+    limits.check("chars", len(text))
     return Extracted(text.removeprefix("\ufeff"), "text")
 
 
-def assemble(blocks: Iterable[Block], kind: str, title: str | None = None) -> Extracted:
-    """One text from the blocks: `#` headings, blank lines between blocks, and the start of each page."""
+def assemble(blocks: Iterable[Block], kind: str, title: str | None = None,
+             limits: ParseLimits = DEFAULT_LIMITS) -> Extracted:
+    """One text from the blocks: `#` headings, blank lines between blocks, and the start of each page; every
+    block counts against `limits.elements` (empty ones too) and the text against `limits.chars`."""
     parts: list[str] = []
     page_starts: list[int] = []
     length = 0
-    for block in blocks:
+    for count, block in enumerate(blocks, start=1):
+        limits.check("elements", count)
+        limits.check("chars", length)
         text = " ".join(block.text.split()) if block.level else block.text.strip()
         if not text:
             continue
@@ -93,7 +141,7 @@ def assemble(blocks: Iterable[Block], kind: str, title: str | None = None) -> Ex
 
 # ------------------------------------------------------------------------------------------------------ PDF
 
-def read_pdf(raw: bytes) -> Extracted:
+def read_pdf(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Extracted:
     """Each page's lines; a short line without final punctuation is a heading when it is set larger than the
     body text (the median size; the largest size is level 1) or wholly in bold. Lines between headings form one
     paragraph, so a page with no blank lines still becomes passages (long ones become sentence windows later)."""
@@ -106,7 +154,9 @@ def read_pdf(raw: bytes) -> Extracted:
             f"it is not a readable PDF ({error})"
         raise UnreadableDocumentError(reason) from None
     try:
+        limits.check("pages", len(pdf))
         pages = [_pdf_lines(pdf[number]) for number in range(len(pdf))]
+        limits.check("chars", sum(len(line) for lines in pages for line, _, _ in lines))
         title = (pdf.get_metadata_dict().get("Title") or "").strip() or None
     finally:
         pdf.close()
@@ -132,7 +182,7 @@ def read_pdf(raw: bytes) -> Extracted:
             blocks.append(Block("\n".join(paragraph), 0, number))
     if not any(block.text.strip() for block in blocks):
         raise UnreadableDocumentError("it has no text layer (a scanned PDF needs OCR first)")
-    return assemble(blocks, "pdf", title)
+    return assemble(blocks, "pdf", title, limits)
 
 
 def _pdf_lines(page) -> list[tuple[str, float, bool]]:
@@ -161,18 +211,30 @@ def _pdf_lines(page) -> list[tuple[str, float, bool]]:
 
 # ----------------------------------------------------------------------------------------------------- DOCX
 
-def read_docx(raw: bytes) -> Extracted:
+def read_docx(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Extracted:
     """Paragraphs and tables in body order; "Title" and "Heading N" styles are headings, a table is one
-    paragraph (a row a line, its cells joined by " | "), so its header stays with its rows."""
+    paragraph (a row a line, its cells joined by " | "), so its header stays with its rows. The package's
+    unpacked size is checked before anything is unzipped (a zip bomb stops here)."""
     import docx
     from docx.opc.exceptions import PackageNotFoundError
     from docx.table import Table
 
+    unreadable = (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError)
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as package:
+            unpacked = sum(member.file_size for member in package.infolist())
+    except unreadable as error:
+        raise UnreadableDocumentError(f"it is not a readable Word document ({type(error).__name__})") from None
+    limits.check("unpacked_bytes", unpacked)
     try:
         document = docx.Document(io.BytesIO(raw))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as error:
+    except unreadable as error:
         raise UnreadableDocumentError(f"it is not a readable Word document ({type(error).__name__})") from None
     title = (document.core_properties.title or "").strip() or None
+    # Style names by id, once: python-docx's `paragraph.style` searches the style part at every call.
+    style_names = {style.style_id: style.name for style in document.styles}
+    default = document.styles.default(docx.enum.style.WD_STYLE_TYPE.PARAGRAPH)
+    default_name = default.name if default is not None else ""
 
     def blocks() -> Iterator[Block]:
         for item in document.iter_inner_content():
@@ -180,10 +242,14 @@ def read_docx(raw: bytes) -> Extracted:
                 rows = [" | ".join(_unique(" ".join(cell.text.split()) for cell in row.cells)) for row in item.rows]
                 yield Block("\n".join(row for row in rows if row.strip(" |")))
                 continue
-            style = (item.style.name if item.style is not None else "") or ""
-            yield Block(item.text, _docx_level(style))
+            text = item.text
+            if not text.strip():
+                yield Block("")  # counted, then dropped
+                continue
+            style_id = item._p.style  # noqa: SLF001 - the id the public `style` property looks up each time
+            yield Block(text, _docx_level(style_names.get(style_id, default_name) if style_id else default_name))
 
-    return assemble(blocks(), "docx", title)
+    return assemble(blocks(), "docx", title, limits)
 
 
 def _docx_level(style: str) -> int:
@@ -210,33 +276,71 @@ _BLOCKS = ("h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "dt", "dd", "blockquot
            "caption", "table", "div", "section", "article", "main", "address")
 
 
-def read_html(raw: bytes) -> Extracted:
+def read_html(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Extracted:
     """The page's main content: `<main>` or `<article>` when there is one, else `<body>`, without scripts,
     styles, navigation, headers, footers, asides and forms (a page's boilerplate). h1-h6 are headings; each
-    innermost block element (p, li…) is a paragraph, and so is each table (a row a line, cells joined by " | ")."""
+    innermost block element (p, li…) is a paragraph, and so is each table (a row a line, cells joined by " | ").
+
+    One pass over the block elements in document order, each looking up only to its nearest block ancestor, so
+    deep nesting costs linear time (a `find_parent` or `find` per element was quadratic)."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(raw, "html.parser")
+    limits.check("elements", sum(1 for _ in soup.find_all(True)))
     title = soup.title.get_text(" ", strip=True) if soup.title else None
     for tag in soup.find_all(_DROP):
         tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
+    tags = root.find_all(_BLOCKS)
+    outer: set[int] = set()  # blocks holding another block: read through their inner ones
+    in_table: set[int] = set()  # blocks inside a table: read with it
+    for tag in tags:
+        above = _block_ancestor(tag, root)
+        if above is not None:
+            outer.add(id(above))
+            if above.name == "table" or id(above) in in_table:
+                in_table.add(id(tag))
 
     def blocks() -> Iterator[Block]:
-        for tag in root.find_all(_BLOCKS):
-            if tag.find_parent("table") is not None:
-                continue  # read with its table
+        for tag in tags:
+            if id(tag) in in_table:
+                continue
             if tag.name == "table":
-                rows = [" | ".join(" ".join(cell.get_text(" ", strip=True).split()) for cell in
-                                   row.find_all(("td", "th")) if cell.get_text(strip=True))
-                        for row in tag.find_all("tr") if row.find_parent("table") is tag]
-                yield Block("\n".join(row for row in rows if row))
-            elif tag.find(_BLOCKS) is None:  # an innermost block (an outer one is read through its inner ones)
+                yield Block("\n".join(row for row in _table_rows(tag) if row))
+            elif id(tag) not in outer:
                 level = int(tag.name[1]) if re.fullmatch(r"h[1-6]", tag.name) else 0
                 yield Block(" ".join(tag.get_text(" ", strip=True).split()), level)
 
-    return assemble(blocks(), "html", title or None)
+    return assemble(blocks(), "html", title or None, limits)
 
 
-_READERS: dict[str, Callable[[bytes], Extracted]] = {
+def _block_ancestor(tag, root):
+    """The nearest block element above `tag` below `root` (None when there is none)."""
+    parent = tag.parent
+    while parent is not None and parent is not root:
+        if parent.name in _BLOCKS:
+            return parent
+        parent = parent.parent
+    return None
+
+
+def _table_rows(table) -> list[str]:
+    """A table's own rows (a nested table's rows belong to it), cells joined by " | "."""
+    rows = []
+    for row in table.find_all("tr"):
+        if _nearest(row, "table") is not table:
+            continue
+        cells = (" ".join(cell.get_text(" ", strip=True).split()) for cell in row.find_all(("td", "th")))
+        rows.append(" | ".join(cell for cell in cells if cell))
+    return rows
+
+
+def _nearest(tag, name: str):
+    parent = tag.parent
+    while parent is not None and parent.name != name:
+        parent = parent.parent
+    return parent
+
+
+_READERS: dict[str, Callable[[bytes, ParseLimits], Extracted]] = {
     ".pdf": read_pdf, ".docx": read_docx, ".html": read_html, ".htm": read_html}

@@ -251,10 +251,11 @@ def test_the_documents_panel_refreshes_its_table_only_when_the_corpus_changed(tm
     seeds.mkdir()
     (seeds / "a.md").write_text("# A\n\nThe <b>first</b> text.\n", encoding="utf-8")
     panel = DocumentsPanel(seeds, tmp_path / "index", qa.BackgroundIndexer(seeds, tmp_path / "index"))
-    table, _, seen = panel.tick(None)
+    table, _, _, seen = panel.tick(None)
     assert "a.md" in table and "pending" in table and "<b>" not in table
-    again, _, same = panel.tick(seen)
+    again, _, _, same = panel.tick(seen)
     assert isinstance(again, type(gr.skip())) and same == seen  # nothing changed: no re-listing
     (seeds / "b.md").write_text("# B\n\nMore.\n", encoding="utf-8")
-    table, _, _ = panel.tick(seen)
+    table, _, choices, _ = panel.tick(seen)
+    assert choices["choices"] and "b.md" in [c[0] if isinstance(c, (list, tuple)) else c for c in choices["choices"]]
     assert "b.md" in table

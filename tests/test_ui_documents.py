@@ -1,6 +1,8 @@
 """The documents panel in a real browser: upload a PDF by drag-and-drop's file input, watch it index in the
 background while the chat keeps answering, then get an answer citing its page; remove it again; a refused
-upload is named with its reason. Screenshots of the panel and of a PDF citation go to the test's folder."""
+upload is named with its reason; no copy of an upload stays in Gradio's upload folder. A chat that does not
+manage documents lists them but has no upload or remove control. Screenshots of the panel and of a PDF citation
+go to the test's folder."""
 
 from __future__ import annotations
 
@@ -15,8 +17,7 @@ from test_ui_browser import browser, free_port, open_chat, page  # noqa: F401 - 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def documents_chat(embedder, tmp_path):
+def start_chat(embedder, tmp_path, manage: bool):
     from qa import Engine, build_index
     from ui.app import build_app
     from ui.server import serve
@@ -26,10 +27,31 @@ def documents_chat(embedder, tmp_path):
     build_index(seeds, index, embedder=embedder)
     engine = Engine.open(index, recheck_seconds=0.5)
     engine.preload().join()
-    demo = build_app(engine, seeds_dir=seeds, feedback_path=tmp_path / "feedback.jsonl", stream_delay=0)
+    demo = build_app(engine, seeds_dir=seeds, feedback_path=tmp_path / "feedback.jsonl", stream_delay=0,
+                     manage_documents=manage)
     serve(demo, "127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True)
+    return demo, seeds
+
+
+@pytest.fixture
+def documents_chat(embedder, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio-uploads"))  # a folder this test can search
+    demo, seeds = start_chat(embedder, tmp_path, manage=True)
     yield demo, seeds, tmp_path
     demo.close()
+
+
+def test_a_read_only_chat_lists_the_documents_but_cannot_change_them(page, embedder, tmp_path):  # noqa: F811
+    demo, _ = start_chat(embedder, tmp_path, manage=False)
+    try:
+        open_chat(page, demo.local_url)
+        page.locator("#qa-documents-panel button").first.click()
+        page.wait_for_selector("#qa-documents table")
+        assert "000_ae2b548a11784ba7.txt" in page.locator("#qa-documents").inner_text()
+        assert page.locator("#qa-upload").count() == 0 and page.locator("input[type=file]").count() == 0
+        assert page.locator("#qa-remove").count() == 0
+    finally:
+        demo.close()
 
 
 def test_upload_index_in_the_background_answer_with_the_page_then_remove(page, documents_chat):  # noqa: F811
@@ -45,13 +67,17 @@ def test_upload_index_in_the_background_answer_with_the_page_then_remove(page, d
 
     page.set_input_files("#qa-upload input[type=file]", str(bad))
     page.wait_for_function("() => document.querySelector('#qa-documents-status').innerText.includes('broken.docx')")
-    assert "not a readable Word document" in page.locator("#qa-documents-status").inner_text()
+    page.wait_for_function("() => document.querySelector('#qa-documents-status').innerText"
+                           ".includes('not a readable Word document')")  # checked in the background, then shown
+    assert "Not added" in page.locator("#qa-documents-status").inner_text()
     assert not (seeds / "broken.docx").exists()
 
     page.set_input_files("#qa-upload input[type=file]", str(pdf))
     page.wait_for_function("() => document.querySelector('#qa-documents-status').innerText.includes('Index updated')",
                            timeout=120_000)
     assert (seeds / "Lịch sử Thăng Long.pdf").exists()
+    uploads = folder / "gradio-uploads"
+    assert uploads.is_dir() and not [p for p in uploads.rglob("*") if p.suffix in (".pdf", ".docx")]
     table = page.locator("#qa-documents").inner_text()
     assert "Lịch sử Thăng Long" in table and "PDF" in table and "passages" in table
     page.screenshot(path=str(folder / "documents-panel.png"), full_page=True)

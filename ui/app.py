@@ -26,13 +26,14 @@ def build_app(source: qa.Engine | qa.Assistant | qa.Retriever | Callable[[], qa.
               index_dir: Path | str | None = None, seeds_dir: Path | str | None = None,
               feedback_path: Path | str = DEFAULT_FEEDBACK_PATH, stream_delay: float = 0.02,
               default_k: int = DEFAULT_K, examples: Sequence[str] | None = None, model: str | None = None,
-              manage_documents: bool = True) -> gr.Blocks:
+              manage_documents: bool = False) -> gr.Blocks:
     """The chat page plus the API endpoints /ask, /search and /feedback.
 
     `source`: an engine, or what to build one from (an assistant or retriever already loaded, or a function that
     loads one on first use) over `index_dir`. The engine's index folder and `seeds_dir` let the page say when
-    the index is missing or stale; the engine picks up a rebuilt index. With both, and `manage_documents`, the
-    page has a documents panel (list, upload, remove, background re-indexing). `examples`: None takes them from
+    the index is missing or stale; the engine picks up a rebuilt index. With both, the page lists the documents;
+    with `manage_documents` too (off unless asked), it also uploads and removes them, re-indexing in the
+    background. `examples`: None takes them from
     the indexed corpus (`qa.example_questions`).
     """
     engine = source if isinstance(source, qa.Engine) else qa.Engine(source, index_dir=index_dir)
@@ -86,10 +87,11 @@ def build_app(source: qa.Engine | qa.Assistant | qa.Retriever | Callable[[], qa.
         details_box.change(chat.rerender, [turns_state, details_box], [sources], api_visibility="private",
                            queue=False)
         demo.load(chat.banner, None, [status], api_visibility="private", queue=False)
-        if manage_documents and seeds_dir is not None and engine.index_dir is not None:
+        if seeds_dir is not None and engine.index_dir is not None:
             panel = DocumentsPanel(Path(seeds_dir), engine.index_dir, qa.BackgroundIndexer(
-                seeds_dir, engine.index_dir, model, embedder=engine.loaded_embedder))
-            demo.load(panel.view, None, build_panel(panel), api_visibility="private", queue=False)
+                seeds_dir, engine.index_dir, model, embedder=engine.loaded_embedder), manage=manage_documents)
+            demo.load(panel.view, None, build_panel(panel), api_visibility="private",
+                      queue=False)
             demo.documents_panel = panel  # for tests
 
         gr.api(chat.api_ask, api_name="ask", concurrency_id="qa-engine")

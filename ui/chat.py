@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 import qa
-from ui.feedback import FeedbackLog, api_vote_row, chat_vote_row
+from ui.feedback import FeedbackLog, RateLimit, TooManyVotesError, api_vote_row, chat_vote_row
 from ui.markup import MAX_TURNS_SHOWN, chat_markup, escape_html, escape_text, render_sources, shorten, source_views
 from ui.strings import EN, describe_error, say
 
@@ -37,6 +37,7 @@ class Chat:
                  model: str | None = None, stream_delay: float = 0.02) -> None:
         self.engine = engine
         self.feedback_log = feedback_log
+        self.votes = RateLimit()  # per client, for the chat's thumbs and /feedback together
         self.seeds_dir = seeds_dir
         self.model = model
         self.stream_delay = stream_delay
@@ -94,10 +95,13 @@ class Chat:
             turns = [t for t in turns if t is not turn] + [turn]
             yield history, render_sources(turns, show_details), turns, gr.skip()
 
-    def on_like(self, turns: list, data: gr.LikeData) -> None:
+    def on_like(self, turns: list, data: gr.LikeData, request: gr.Request = None) -> None:
         try:
+            self.votes.check(client_of(request))
             index = data.index if isinstance(data.index, int) else data.index[0]
             self.feedback_log.append(chat_vote_row(turns or [], index, data.liked, data.value))
+        except TooManyVotesError as error:
+            gr.Warning(f"Quá nhiều phản hồi · {error}")
         except Exception:  # noqa: BLE001
             log.exception("Recording feedback failed")
             gr.Warning("Không lưu được phản hồi · Could not save the feedback")
@@ -139,9 +143,11 @@ class Chat:
             return self.engine.search(question, k=whole_k(k)).to_dict()
 
     @http_only
-    def api_feedback(self, question: str, answer: str, vote: str, citations: list | None = None) -> dict:
+    def api_feedback(self, question: str, answer: str, vote: str, citations: list | None = None,
+                     request: gr.Request = None) -> dict:
         """Record a vote ("up" or "down") on an answer in the feedback log; returns the row written."""
         with api_errors(question):
+            self.votes.check(client_of(request))
             return self.feedback_log.append(api_vote_row(question, answer, vote, citations))
 
     def ask(self, question: str, k: int = DEFAULT_K) -> str:
@@ -195,6 +201,15 @@ class Pacer:
         if now < self.next:
             time.sleep(self.next - now)
         self.next = max(now, self.next) + self.delay
+
+
+def client_of(request: gr.Request | None) -> str:
+    """Who a vote comes from, for its rate limit: the logged-in user, else the client's address."""
+    if request is None:
+        return "local"
+    user = getattr(request, "username", None)
+    client = getattr(request, "client", None)
+    return f"user:{user}" if user else f"host:{getattr(client, 'host', None) or 'unknown'}"
 
 
 def whole_k(value: Any) -> int:

@@ -27,18 +27,21 @@ from ui.feedback import DEFAULT_FEEDBACK_PATH
               default=DEFAULT_FEEDBACK_PATH, envvar="QA_FEEDBACK", show_envvar=True, show_default=True,
               help="JSONL file that thumbs up/down votes are appended to.")
 @click.option("--mcp", is_flag=True, envvar="QA_MCP", show_envvar=True, default=False,
-              help="Also serve ask and search as MCP tools at /gradio_api/mcp/ for agents.")
+              help="Also serve ask and search as MCP tools at /gradio_api/mcp/ for agents (not with --auth).")
+@click.option("--manage-documents", is_flag=True, envvar="QA_MANAGE_DOCUMENTS", show_envvar=True, default=False,
+              help="Let the page upload and remove documents (re-indexed in the background); off: the page lists "
+                   "them only. On an address other than 127.0.0.1 it needs --auth.")
 @model_option
 @llm_options
 @reports_errors
 def chat_command(seeds_dir: Path, index_dir: Path | str, host: str, port: int, share: bool, auth: str | None,
-                 feedback_path: Path, mcp: bool, model: str | None, llm_url: str | None, llm_model: str | None,
-                 llm_key: str | None) -> None:
+                 feedback_path: Path, mcp: bool, manage_documents: bool, model: str | None, llm_url: str | None,
+                 llm_model: str | None, llm_key: str | None) -> None:
     """Open the chat in the browser: cited answers in Vietnamese or English, plus the /ask and /search API."""
     from qa import LLMFallbackWarning, LLMSettings, index_status
-    from ui.server import launch, parse_auth
+    from ui.server import LOOPBACK, check_exposure, launch
 
-    parse_auth(auth)  # a malformed --auth fails here, with exit code 2
+    check_exposure(host, auth, mcp=mcp, manage_documents=manage_documents)  # a malformed --auth fails here too
     llm = LLMSettings.from_env(llm_url, llm_model, llm_key)
     status = index_status(seeds_dir, index_dir, model) if Path(seeds_dir).is_dir() else None
     if status is not None and status.state == "missing":
@@ -46,7 +49,7 @@ def chat_command(seeds_dir: Path, index_dir: Path | str, host: str, port: int, s
                    f"qa index --seeds {seeds_dir} {_option(index_dir)}", err=True)
     elif status is not None and status.state != "fresh":
         click.echo(f"Warning: the index is {status.state} ({status.reason}); run: qa index", err=True)
-    if host not in ("127.0.0.1", "localhost", "::1") and not auth:
+    if host not in LOOPBACK and not auth:
         click.echo(f"Warning: listening on {host} without --auth: anyone who can reach this port can use the chat.",
                    err=True)
     shown_host = "127.0.0.1" if host == "0.0.0.0" else f"[{host}]" if ":" in host else host
@@ -59,7 +62,7 @@ def chat_command(seeds_dir: Path, index_dir: Path | str, host: str, port: int, s
         warnings.filterwarnings("default", category=SkippedDocumentWarning)
         warnings.filterwarnings("default", category=LLMFallbackWarning)  # why an LLM answer was not used
         launch(index_dir, seeds_dir, host=host, port=port, share=share, auth=auth, feedback_path=feedback_path,
-               model=model, llm=llm, mcp=mcp, quiet=True)
+               model=model, llm=llm, mcp=mcp, manage_documents=manage_documents, quiet=True)
 
 
 def _option(index_dir: Path | str) -> str:

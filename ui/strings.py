@@ -57,7 +57,8 @@ def say(key: str, language: str | None, **values: Any) -> str:
 
 def describe_error(error: Exception, question: str) -> str:
     """A short, friendly message for any failure; unexpected ones are logged with their trace and an id."""
-    language = qa.detect_language(question) if isinstance(question, str) and question.strip() else None
+    language = qa.detect_language(question[:qa.MAX_QUESTION_CHARS]) \
+        if isinstance(question, str) and question.strip() else None
     if isinstance(error, qa.InvalidQuestionError):
         if error.reason == "empty" or not isinstance(question, str):
             return say("empty", None)
