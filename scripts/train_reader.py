@@ -11,9 +11,14 @@ Data (../shared/training, README there):
 - every TyDi QA GoldP question (9 languages) and a seeded sample of SQuAD v1.1 train;
 - unanswerable examples made from the data: a question against another paragraph of its own article (one whose
   text does not hold the answer), labelled "no answer" (the <s> token), --negatives of the answerable count;
+- on-topic unanswerable examples (--on-topic of the answerable count): the question against its own paragraph with
+  the sentences holding the answer removed, so the model learns "on topic" is not "answers it";
 - an answer text that occurs more than once in its paragraph (SQuAD's offsets are only its first occurrence) is
   trained on every occurrence, with the marginal likelihood over them (Clark & Gardner, 2018).
 Never the dev benchmark: it is not read here.
+
+A second stage starts from a trained reader (--init its reader.safetensors) on a fresh sample of SQuAD
+(--squad-offset skips the questions an earlier stage drew with the same seed).
 
 Recipe: word, position and type embeddings and the bottom --frozen-layers layers frozen; attention dropout 0
 (it doubles a CPU step); bf16 autocast where the CPU has it; AdamW with linear warm-up and decay; batches of
@@ -43,6 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from qa.text import sentence_spans  # noqa: E402
 from qa.reader.windows import MAX_TOKENS, OVERLAP, char_to_tokens, question_ids, special_ids, tokenize, windows  # noqa: E402
 
 TRAINING = ROOT.parent / "shared" / "training"
@@ -116,17 +122,32 @@ def unanswering(articles, a: int, p: int, answer: str, rng: random.Random) -> st
     return rng.choice(others) if others else None
 
 
-def build_examples(squad_count: int, negatives: float, rng: random.Random) -> tuple[list[Example], Counter]:
-    """All TyDi questions, `squad_count` SQuAD questions, and unanswerable pairs from the same articles."""
+def without_answer(context: str, answer: str) -> str | None:
+    """`context` without the sentences that hold `answer` (any occurrence); None when too little is left or the
+    answer still shows (it spanned a sentence break)."""
+    spans = sentence_spans(context)
+    hits = occurrences(context, answer)
+    kept = [context[a:b] for a, b in spans if not any(s < b and a < e for s, e in hits)]
+    text = " ".join(kept)
+    if len(kept) < 2 or answer.casefold() in text.casefold():
+        return None
+    return text
+
+
+def build_examples(squad_count: int, negatives: float, rng: random.Random, squad_offset: int = 0,
+                   on_topic: float = 0.0, seed: int = 0) -> tuple[list[Example], Counter]:
+    """All TyDi questions, `squad_count` SQuAD questions (after the first `squad_offset` of the seeded shuffle),
+    and unanswerable pairs from the same articles."""
     counts: Counter = Counter()
     examples: list[Example] = []
+    topic_rng = random.Random(f"on-topic {seed}")  # its own draws: the rest stays as it was without --on-topic
     sources = [(TYDI, "tydi", None), (SQUAD, "squad", squad_count)]
     for file, source, limit in sources:
         articles = read_squad_format(TRAINING / file, source)
         pool = [(a, q) for a, article in enumerate(articles) for q in article[3]]
         if limit is not None:
             rng.shuffle(pool)
-            pool = pool[:limit]
+            pool = pool[squad_offset:squad_offset + limit]
         for a, (p, question, answer) in pool:
             language, _, paragraphs, _ = articles[a]
             examples.append(Example(source, language, paragraphs[p], question, answer))
@@ -136,6 +157,11 @@ def build_examples(squad_count: int, negatives: float, rng: random.Random) -> tu
                 if other is not None:
                     examples.append(Example(source, language, other, question, None))
                     counts[f"{source} unanswerable"] += 1
+            if on_topic and topic_rng.random() < on_topic:
+                rest = without_answer(paragraphs[p], answer)
+                if rest is not None:
+                    examples.append(Example(source, language, rest, question, None))
+                    counts[f"{source} unanswerable, own paragraph without the answer"] += 1
     rng.shuffle(examples)
     return examples, counts
 
@@ -246,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--examples", type=int, default=24000, help="SQuAD questions sampled (all TyDi are used)")
     parser.add_argument("--negatives", type=float, default=0.3, help="share of questions also paired unanswerable")
+    parser.add_argument("--on-topic", type=float, default=0.0,
+                        help="share of questions also paired with their paragraph minus the answer's sentences")
+    parser.add_argument("--squad-offset", type=int, default=0, help="skip this many of the seeded SQuAD sample")
+    parser.add_argument("--init", type=Path, help="start from this trained reader.safetensors (a second stage)")
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: one epoch)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=8e-5)
@@ -274,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
 
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
-    examples, example_counts = build_examples(args.examples, args.negatives, rng)
+    examples, example_counts = build_examples(args.examples, args.negatives, rng, args.squad_offset, args.on_topic,
+                                              args.seed)
     features, feature_counts = featurize(examples, tokenizer)
     plan = batches(features, args.batch_size, rng)
     steps = min(len(plan), args.max_steps) if args.max_steps else len(plan)
@@ -288,6 +319,15 @@ def main(argv: list[str] | None = None) -> int:
         parameter.requires_grad = layer >= args.frozen_layers
     trained = {f"bert.{n}": p for n, p in model.named_parameters() if p.requires_grad}
     trained |= {f"qa_outputs.{n}": p for n, p in head.named_parameters()}
+    if args.init:
+        from safetensors.torch import load_file
+
+        start = load_file(str(args.init))
+        if set(start) != set(trained):
+            raise SystemExit(f"{args.init} does not match this recipe's trained tensors (--frozen-layers?)")
+        with torch.no_grad():
+            for name, tensor in start.items():
+                trained[name].copy_(tensor.to(torch.float32))
     decay = [p for n, p in trained.items() if not n.endswith("bias") and "LayerNorm" not in n]
     no_decay = [p for n, p in trained.items() if n.endswith("bias") or "LayerNorm" in n]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
@@ -366,7 +406,9 @@ def export(trained, args, base: Path, example_counts: Counter, feature_counts: C
         "data": {f: {"sha256": hashed(TRAINING / f)} for f in (SQUAD, TYDI)},
         "licences": {SQUAD: "CC BY-SA 4.0", TYDI: "Apache-2.0"},
         "examples": dict(example_counts), "windows": dict(feature_counts),
-        "recipe": {"seed": args.seed, "squad_examples": args.examples, "negatives": args.negatives,
+        "init": {"file": args.init.name, "sha256": hashed(args.init.resolve())} if args.init else None,
+        "recipe": {"seed": args.seed, "squad_examples": args.examples, "squad_offset": args.squad_offset,
+                   "negatives": args.negatives, "on_topic": args.on_topic,
                    "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup,
                    "frozen": f"embeddings and encoder layers 0..{args.frozen_layers - 1}",
                    "max_tokens": MAX_TOKENS, "overlap": OVERLAP, "attention_dropout": 0.0,

@@ -30,7 +30,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 
 from qa.answer.base import AnswerEvent, Answerer, stream_words
-from qa.answer.extractive import ExtractiveAnswerer
 from qa.answer.records import NOT_FOUND, Answer, AnswerCitation, LLMSettings
 from qa.errors import InvalidArgumentError, QAError
 from qa.language import ENGLISH, VIETNAMESE
@@ -287,7 +286,7 @@ class LLMAnswerer(Answerer):
 
     backend = "llm"
 
-    def __init__(self, settings: LLMSettings, extractive: ExtractiveAnswerer, client: ChatClient | None = None, *,
+    def __init__(self, settings: LLMSettings, extractive: Answerer, client: ChatClient | None = None, *,
                  deadline: float | None = None):
         """`deadline`: seconds the whole LLM answer may take before the extractive answer is used instead (default
         `ANSWER_DEADLINE_FACTOR` × `settings.timeout`)."""

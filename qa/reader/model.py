@@ -66,27 +66,19 @@ class Reader:
         contexts = tokenize(self.tokenizer, texts)
         plan: list[tuple[int, Window]] = [(t, w) for t, context in enumerate(contexts) if len(context.ids)
                                           for w in windows(asked, context, self.cls, self.sep, MAX_TOKENS, OVERLAP)]
-        out: list[Span | None] = [None] * len(texts)
         if not plan:
-            return out
+            return [None] * len(texts)
+        best: dict[int, tuple[float, int, int]] = {}  # text → its best span over its windows
+        no_answer: dict[int, float] = {}  # text → its lowest no-answer score over its windows
         starts, ends = self.logits([w.ids for _, w in plan])
         for (t, window), start_logits, end_logits in zip(plan, starts, ends):
-            offsets = contexts[t].offsets
-            best = best_span(start_logits, end_logits, window)
-            no_answer = float(start_logits[0] + end_logits[0])
-            previous = out[t]
-            if best is None:
-                if previous is not None:
-                    out[t] = Span(t, previous.start, previous.end, previous.score, min(previous.no_answer, no_answer))
-                continue
-            first, last, score = best
-            char_start, char_end = trim(texts[t], int(offsets[first, 0]), int(offsets[last, 1]))
-            if previous is None or score > previous.score:
-                out[t] = Span(t, char_start, char_end, score,
-                              no_answer if previous is None else min(previous.no_answer, no_answer))
-            else:
-                out[t] = Span(t, previous.start, previous.end, previous.score, min(previous.no_answer, no_answer))
-        return out
+            no_answer[t] = min(no_answer.get(t, np.inf), float(start_logits[0] + end_logits[0]))
+            found = best_span(start_logits, end_logits, window)
+            if found is not None and (t not in best or found[2] > best[t][0]):
+                offsets = contexts[t].offsets
+                best[t] = (found[2], *trim(texts[t], int(offsets[found[0], 0]), int(offsets[found[1], 1])))
+        return [Span(t, best[t][1], best[t][2], best[t][0], no_answer[t]) if t in best else None
+                for t in range(len(texts))]
 
     def logits(self, rows: list[np.ndarray], batch: int = 2) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Start and end logits of each window (padding cut off), in batches of similar lengths."""
