@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from qa.answer import Answer, AnswerEvent, AnswerSettings, Assistant, LLMSettings, final_answer
-from qa.embeddings import Embedder
+from qa.embedding.embeddings import Embedder
 from qa.errors import InvalidArgumentError, QAError
-from qa.backends import current_version, index_location
+from qa.store.location import current_version, index_location
 from qa.records import SearchResult
-from qa.retrieval import MAX_K, Retriever
+from qa.retrieval.retriever import MAX_K, Retriever
 from qa.settings import RetrievalSettings
 
 log = logging.getLogger("hoidap.engine")
@@ -48,7 +48,7 @@ class Engine:
 
     * Concurrent requests are safe. A request takes the current `Snapshot` once and works on it to the end; a
       snapshot is never changed after it is published. The one thing requests share that is not safe to share
-      unguarded is the embedding model (its tokenizer and torch module): `qa.embeddings.Embedder` holds a lock
+      unguarded is the embedding model (its tokenizer and torch module): `qa.embedding.embeddings.Embedder` holds a lock
       around every encode call, the one place every query goes through, so encoding is serialised and the rest
       (FAISS and BM25 reads, answering) runs in parallel.
     * At most `max_concurrent` requests run at once, one slot each; a request waits up to `wait_seconds` for a
@@ -64,7 +64,7 @@ class Engine:
       answerer: `Assistant.with_retriever`), and the caller's retrieval settings: `retrieval` when given, else
       those of the handed-in retriever when they differ from the ones saved with its index. Otherwise each index
       answers with the settings saved with it (`qa index --fusion …` takes effect on reload).
-    * Reload detection: `qa.backends.current_version(index_dir)` (for Qdrant: the alias target), at most every
+    * Reload detection: `qa.store.location.current_version(index_dir)` (for Qdrant: the alias target), at most every
       `recheck_seconds`; a version other than the loaded one means a rebuild finished. The version is read before
       loading, so a rebuild that ends during a load is noticed at the next check rather than missed.
     """

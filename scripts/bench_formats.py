@@ -6,7 +6,7 @@
 The documents are made here from the dev benchmark's Vietnamese articles (../shared/benchmarks/xquad-dev): one
 long PDF printed by headless Chromium (an article a chapter, headings, ~50 pages), the same text as a Word file
 (headings and a table per article) and as an HTML page inside navigation, sidebar and script boilerplate, and as
-Markdown. For each: extraction time (median of --runs) bare and through `qa.parsing`'s worker pool (the
+Markdown. For each: extraction time (median of --runs) bare and through `qa.documents.parsing`'s worker pool (the
 bounded path indexing and uploads take; the ratio is the workers' cost), characters, pages, headings, passages
 and sample section paths. Then the PDF goes the chat's upload path (`qa.BackgroundIndexer.add` with the chat's
 loaded model, `qa.Engine` picking up the new version) into an index of the seed, and the clock runs until a
@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import qa  # noqa: E402
-from qa.formats import extract  # noqa: E402
-from qa.parsing import BoundedParser  # noqa: E402
+from qa.documents.formats import extract  # noqa: E402
+from qa.documents.parsing import BoundedParser  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev" / "xquad-dev.vi.json"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -112,7 +112,7 @@ def describe(name: str, raw: bytes, runs: int, parser: BoundedParser) -> dict:
         started = time.perf_counter()
         assert parser.parse(name, raw) == extracted
         bounded.append(time.perf_counter() - started)
-    document = qa.documents.make_document(name, extracted)
+    document = qa.documents.reading.make_document(name, extracted)
     passages = qa.split_document(document)
     sections = list(dict.fromkeys(p.section for p in passages if p.section))
     return {"file": name, "bytes": len(raw), "extract_ms": round(1000 * statistics.median(times), 1),

@@ -31,21 +31,21 @@ from hostile_files import docx_bomb, docx_paragraph_flood, long_vietnamese_name,
 # Each case prints one line: what happened. Only APIs that every version has are used.
 CASES = {
     "DOCX zip bomb (0.3 MB → 196 MB), qa.add_documents": """
-        from qa.corpus import add_documents
+        from qa.documents.corpus import add_documents
         try:
             add_documents(work / "seeds", [work / "bomb.docx"]); print("accepted")
         except Exception as error:
             print("refused:", error)
     """,
     "DOCX of 80,000 empty paragraphs (47 KB), read": """
-        from qa.formats import extract
+        from qa.documents.formats import extract
         try:
             print("read:", len(extract("flood.docx", (work / "flood.docx").read_bytes()).text), "chars")
         except Exception as error:
             print("skipped:", error)
     """,
     "HTML of 23,000 nested <div>s (253 KB), read": """
-        from qa.formats import extract
+        from qa.documents.formats import extract
         print("read:", repr(extract("nested.html", (work / "nested.html").read_bytes()).text))
     """,
     "upload of that HTML through the documents panel: the request returns after": """
@@ -88,7 +88,7 @@ CASES = {
             print("refused:", error)
     """,
     "two-file add, the second with a 140-letter Vietnamese name (424 bytes)": """
-        from qa.corpus import add_documents
+        from qa.documents.corpus import add_documents
         try:
             added = add_documents(work / "seeds", [work / "b.txt", work / "a.txt"], names=["b.txt", LONG])
             print("added both; name bytes:", [len(n.encode()) for n in added])

@@ -15,10 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from qa.embeddings import Embedder, query_encoder
+from qa.embedding.embeddings import Embedder, query_encoder
 from qa.evaluation import RowWriter, evaluate, load_dataset
-from qa.index import build_index
-from qa.retrieval import Retriever
+from qa.indexing.index import build_index
+from qa.retrieval.retriever import Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK = ROOT / "tests" / "data" / "own_check"

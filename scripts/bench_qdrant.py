@@ -22,15 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.embeddings import Embedder, query_encoder
+from qa.embedding.embeddings import Embedder, query_encoder
 from qa.evaluation import load_dataset, with_questions_of
 from qa.evaluation.datasets import write_documents
 from qa.evaluation.metrics import summarize_by_language
 from qa.evaluation.runner import run_questions
-from qa.index import build_index
-from qa.qdrant_writer import publish_version
-from qa.retrieval import Retriever
-from qa.store import IndexStore
+from qa.indexing.index import build_index
+from qa.store.qdrant.writer import publish_version
+from qa.retrieval.retriever import Retriever
+from qa.store.local.store import IndexStore
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev"

@@ -31,15 +31,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from qa.embeddings import Embedder, query_encoder
+from qa.embedding.embeddings import Embedder, query_encoder
 from qa.evaluation import EvalRun, RowWriter, evaluate, hold_out, load_dataset, with_questions_of
 from qa.evaluation.coverage import risk_coverage_by_scope
 from qa.evaluation.datasets import Dataset
 from qa.evaluation.plots import RISK_COVERAGE_PNG, plot_risk_coverage
 from qa.evaluation.records import LanguageMetrics, QuestionResult
 from qa.evaluation.report import write_outputs
-from qa.index import build_index
-from qa.retrieval import Retriever
+from qa.indexing.index import build_index
+from qa.retrieval.retriever import Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev"

@@ -38,10 +38,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa import versions  # noqa: E402
+from qa.store.local import versions  # noqa: E402
 from scale_report import write_report  # noqa: E402 — the table and the plot, beside this file
 from qa.records import Document, Passage, Sentence  # noqa: E402
-from qa.store import (FORMAT_VERSION, LEXICAL, MANIFEST, PASSAGE_INDEX, IndexStore, Manifest,  # noqa: E402
+from qa.store.local.store import (FORMAT_VERSION, LEXICAL, MANIFEST, PASSAGE_INDEX, IndexStore, Manifest,  # noqa: E402
                       make_faiss_index, write_version)
 
 DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev"

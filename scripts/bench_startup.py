@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import qa  # noqa: E402
 from qa import Embedder, IndexStore, Retriever, build_index  # noqa: E402
-from qa.default_model import prepare_default_model  # noqa: E402
+from qa.embedding.default_model import prepare_default_model  # noqa: E402
 from qa.evaluation.datasets import load_dataset, write_documents  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev" / "xquad-dev.vi.json"

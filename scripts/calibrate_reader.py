@@ -34,14 +34,14 @@ sys.path.insert(0, str(ROOT))
 
 from qa.answer.reading import (ANY_MODEL, CALIBRATION_FILE, READER_FEATURES, RETRIEVAL_FEATURES,  # noqa: E402
                                candidate_features, reading_source)
-from qa.embeddings import Embedder, query_encoder  # noqa: E402
+from qa.embedding.embeddings import Embedder, query_encoder  # noqa: E402
 from qa.evaluation import load_dataset, with_questions_of  # noqa: E402
 from qa.evaluation.datasets import write_documents  # noqa: E402
 from qa.evaluation.metrics import contains_any  # noqa: E402
-from qa.index import build_index  # noqa: E402
+from qa.indexing.index import build_index  # noqa: E402
 from qa.reader.export import WEIGHTS, prepare_reader  # noqa: E402
 from qa.reader.model import Reader  # noqa: E402
-from qa.retrieval import Retriever  # noqa: E402
+from qa.retrieval.retriever import Retriever  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev"
 

@@ -32,7 +32,6 @@ import functools
 import gzip
 import hashlib
 import json
-import math
 import os
 import platform
 import random
@@ -40,7 +39,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,28 +46,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.text import sentence_spans  # noqa: E402
-from qa.reader.windows import MAX_TOKENS, OVERLAP, char_to_tokens, question_ids, special_ids, tokenize, windows  # noqa: E402
+from qa.reader.training import Example, Feature, featurize, without_answer  # noqa: E402
+from qa.reader.windows import MAX_TOKENS, OVERLAP  # noqa: E402
 
 TRAINING = ROOT.parent / "shared" / "training"
 SQUAD = "squad-v1.1-train.en.json.gz"
 TYDI = "tydiqa-goldp.json.gz"
-
-
-@dataclass(frozen=True)
-class Example:
-    source: str
-    language: str
-    context: str
-    question: str
-    answer: str | None  # None: the context does not answer
-
-
-@dataclass(frozen=True)
-class Feature:
-    ids: np.ndarray
-    starts: tuple[int, ...]  # window positions any answer occurrence starts at ((0,) = no answer)
-    ends: tuple[int, ...]
 
 
 def sha256(path: Path) -> str:
@@ -101,15 +83,6 @@ def read_squad_format(path: Path, source: str) -> list[tuple[str, str, list[str]
     return articles
 
 
-def occurrences(context: str, answer: str) -> list[tuple[int, int]]:
-    """Every [start, end) where `answer` occurs in `context`."""
-    spans, at = [], context.find(answer)
-    while at >= 0 and answer:
-        spans.append((at, at + len(answer)))
-        at = context.find(answer, at + 1)
-    return spans
-
-
 def unanswering(articles, a: int, p: int, answer: str, rng: random.Random) -> str | None:
     """Another paragraph of article `a` that does not hold `answer`; for a one-paragraph article (TyDi), a
     paragraph of another article in the same language."""
@@ -120,18 +93,6 @@ def unanswering(articles, a: int, p: int, answer: str, rng: random.Random) -> st
         others = [text for b in rng.sample(same, min(3, len(same))) for text in articles[b][2]]
     others = [text for text in others if answer.casefold() not in text.casefold()]
     return rng.choice(others) if others else None
-
-
-def without_answer(context: str, answer: str) -> str | None:
-    """`context` without the sentences that hold `answer` (any occurrence); None when too little is left or the
-    answer still shows (it spanned a sentence break)."""
-    spans = sentence_spans(context)
-    hits = occurrences(context, answer)
-    kept = [context[a:b] for a, b in spans if not any(s < b and a < e for s, e in hits)]
-    text = " ".join(kept)
-    if len(kept) < 2 or answer.casefold() in text.casefold():
-        return None
-    return text
 
 
 def build_examples(squad_count: int, negatives: float, rng: random.Random, squad_offset: int = 0,
@@ -164,33 +125,6 @@ def build_examples(squad_count: int, negatives: float, rng: random.Random, squad
                     counts[f"{source} unanswerable, own paragraph without the answer"] += 1
     rng.shuffle(examples)
     return examples, counts
-
-
-def featurize(examples: list[Example], tokenizer) -> tuple[list[Feature], Counter]:
-    """Each example's windows with their labels (every occurrence of the answer that lies wholly inside)."""
-    cls, sep = special_ids(tokenizer)
-    counts: Counter = Counter()
-    contexts = tokenize(tokenizer, [e.context for e in examples])
-    features = []
-    for example, context in zip(examples, contexts):
-        question = question_ids(tokenizer, example.question)
-        spans = []
-        if example.answer is not None:
-            for start, end in occurrences(example.context, example.answer):
-                tokens = char_to_tokens(context.offsets, start, end)
-                if tokens:
-                    spans.append(tokens)
-            counts["answer occurs more than once"] += len(spans) > 1
-            if not spans:
-                counts["answer not found in tokens (dropped)"] += 1
-                continue
-        for window in windows(question, context, cls, sep, MAX_TOKENS, OVERLAP):
-            inside = [s for s in (window.token_span(a, b) for a, b in spans) if s]
-            starts = tuple(sorted({s for s, _ in inside})) or (0,)
-            ends = tuple(sorted({e for _, e in inside})) or (0,)
-            features.append(Feature(window.ids, starts, ends))
-            counts["windows with the answer" if inside else "windows without an answer"] += 1
-    return features, counts
 
 
 def batches(features: list[Feature], size: int, rng: random.Random) -> list[list[int]]:
@@ -294,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
     from transformers import BertModel
 
-    from qa.default_model import prepare_default_model
+    from qa.embedding.default_model import prepare_default_model
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

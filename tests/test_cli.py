@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from qa.store import Manifest
+from qa.store.local.store import Manifest
 
 from conftest import ROOT, SEEDS
 

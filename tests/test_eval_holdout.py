@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from qa.evaluation import HoldoutError, hold_out, load_dataset, with_questions_of
-from qa.evaluation.command import default_out_dir, eval_command
+from qa.cli.eval import default_out_dir, eval_command
 
 from conftest import GOLD
 

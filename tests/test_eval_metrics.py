@@ -6,14 +6,14 @@ import unicodedata
 
 import pytest
 
-from qa.documents import make_document
+from qa.documents.reading import make_document
 from qa.evaluation import (DatasetError, EvalMetrics, LanguageMetrics, QuestionResult, contains, exact_match,
                            hit_at, load_dataset, ndcg, normalize_answer, reciprocal_rank, summarize,
                            summarize_by_language, token_f1)
 from qa.evaluation.metrics import first_relevant_rank, hit_curve, mean, word_count
 from qa.evaluation.records import METRIC_KEYS
 from qa.evaluation.report import compare, format_change, load_metrics
-from qa.passages import split_document
+from qa.documents.passages import split_document
 
 from conftest import ROOT
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import qa
-from qa.embeddings import query_encoder
+from qa.embedding.embeddings import query_encoder
 
 from conftest import ROOT, SEEDS, load_gold
 
@@ -65,7 +65,7 @@ def test_an_index_is_built_with_the_reference_model_even_when_handed_the_fast_on
 
 
 def test_qa_ask_in_a_fresh_process_never_imports_torch(seed_index):
-    script = ("import sys\nfrom qa.cli import main\n"
+    script = ("import sys\nfrom qa.cli.app import main\n"
               f"sys.argv = ['qa', 'ask', '--index', {str(seed_index)!r}, '--seeds', {str(SEEDS)!r}, '--json', "
               "'Ai được bầu làm Tổng thống năm 1993?']\n"
               "try:\n    main()\nexcept SystemExit as stop:\n    assert not stop.code, stop.code\n"

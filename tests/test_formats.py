@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import qa
-from qa.formats import UnreadableDocumentError, extract
+from qa.documents.formats import UnreadableDocumentError, extract
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -6,8 +6,8 @@ import pytest
 
 from qa import InvalidArgumentError
 from qa.answer.segments import best_segment, capitalised_run, quote_window
-from qa.fusion import fuse, scale_lexical
-from qa.passages import sentence_windows
+from qa.retrieval.fusion import fuse, scale_lexical
+from qa.documents.passages import sentence_windows
 from qa.settings import FusionSettings, RetrievalSettings
 
 

@@ -31,7 +31,8 @@ import qa
 from conftest import ROOT, SEEDS
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench_load import QA_COMMAND, answer_problems, hit_problems  # noqa: E402
+from benchkit.chat import QA_COMMAND  # noqa: E402
+from benchkit.checks import answer_problems, hit_problems  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

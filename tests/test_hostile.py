@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import qa
-from qa.corpus import MAX_NAME_BYTES, add_documents, safe_name
-from qa.formats import LimitExceededError, ParseLimits, extract
-from qa.parsing import BoundedParser
+from qa.documents.corpus import MAX_NAME_BYTES, add_documents, safe_name
+from qa.documents.formats import LimitExceededError, ParseLimits, extract
+from qa.documents.parsing import BoundedParser
 
 from hostile_files import docx_bomb, docx_paragraph_flood, long_vietnamese_name, nested_html
 
@@ -60,7 +60,7 @@ def test_a_flood_of_empty_paragraphs_reads_in_seconds():
     flood = docx_paragraph_flood()  # 80,000 empty paragraphs, each naming a style
     assert len(flood) < 100_000
     started = time.monotonic()
-    with pytest.raises(qa.formats.UnreadableDocumentError, match="holds no text"):
+    with pytest.raises(qa.documents.formats.UnreadableDocumentError, match="holds no text"):
         extract("flood.docx", flood)
     assert time.monotonic() - started < 15  # was 279 s: a style lookup per paragraph
 

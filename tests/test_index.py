@@ -8,8 +8,8 @@ import pytest
 
 from qa import (IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexStore, IndexWriteError, Retriever,
                 SeedsNotFoundError, build_index, current_version, index_status)
-from qa.index import Manifest, seed_hashes
-from qa.versions import version_path
+from qa.indexing.index import Manifest, seed_hashes
+from qa.store.local.versions import version_path
 
 from conftest import SEEDS
 
@@ -81,7 +81,7 @@ def test_a_failed_build_leaves_the_previous_index_intact(seeds_copy, tmp_path, e
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("qa.store.faiss.write_index", crash)
+    monkeypatch.setattr("qa.store.local.store.faiss.write_index", crash)
     with pytest.raises(IndexWriteError, match="disk full.*unchanged"):
         build_index(seeds_copy, index_dir, embedder=embedder)
     assert _files(index_dir) == before  # no temporary folder left behind either
@@ -167,7 +167,7 @@ def test_no_documents_is_a_clear_error(tmp_path, embedder):
 
 def test_large_corpora_get_an_approximate_index_that_still_finds_the_answer(tmp_path, embedder, monkeypatch):
     """Above the exact-search limit the index is an inverted file (IVF); lowered here so the seed crosses it."""
-    monkeypatch.setattr("qa.store.EXACT_SEARCH_LIMIT", 3)
+    monkeypatch.setattr("qa.store.local.store.EXACT_SEARCH_LIMIT", 3)
     build_index(SEEDS, tmp_path / "index", embedder=embedder)
     assert Manifest.read(tmp_path / "index").index_type == "IndexIVFScalarQuantizer"
     retriever = Retriever.load(tmp_path / "index", embedder=embedder)

@@ -218,7 +218,7 @@ def test_write_failures_end_in_a_clear_error_and_the_old_version_is_served(tmp_p
     import errno
     import os
 
-    from qa import versions
+    from qa.store.local import versions
 
     seeds, index = tmp_path / "seeds", tmp_path / "index"
     write_release(seeds, 0)
@@ -227,7 +227,7 @@ def test_write_failures_end_in_a_clear_error_and_the_old_version_is_served(tmp_p
     if failure == "full disk":
         def fail(*args, **kwargs):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        monkeypatch.setattr("qa.store.np.save", fail)
+        monkeypatch.setattr("qa.store.local.store.np.save", fail)
         message = "No space left on device"
     else:
         def fail(*args, **kwargs):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import bm25s
-from qa.lexical import B, K1, LexicalIndex
+from qa.store.lexical import B, K1, LexicalIndex
 from qa.text import lexical_tokens
 
 TEXTS = [

@@ -20,14 +20,14 @@ import qa
 from conftest import ROOT, SEEDS
 
 sys.path.insert(0, str(ROOT / "scripts"))
-import bench_load as bench  # noqa: E402
+from benchkit import chat, checks, load  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def server(seed_index, tmp_path_factory) -> Iterator[str]:
-    with bench.chat_server(seed_index, SEEDS, tmp_path_factory.mktemp("load") / "server.log") as url:
+    with chat.chat_server(seed_index, SEEDS, tmp_path_factory.mktemp("load") / "server.log") as url:
         yield url
 
 
@@ -37,16 +37,16 @@ def texts() -> dict[str, str]:
 
 
 def test_ten_users_asking_two_questions_each_all_get_right_cited_answers(server, retriever, texts):
-    schedule = bench.plan(users=10, per_user=2)
-    asks, wall = bench.run_users(server, schedule)
+    schedule = load.plan(users=10, per_user=2)
+    asks, wall = load.run_users(server, schedule)
     assistant = qa.Assistant(retriever)
-    library, _ = bench.run_library(lambda question, k: assistant.ask(question, k=k).to_dict(),
+    library, _ = load.run_library(lambda question, k: assistant.ask(question, k=k).to_dict(),
                                    [q for questions in schedule for q in questions])
-    bench.check(asks, texts, reference={ask.question.text: ask.answer for ask in library})
+    load.check(asks, texts, reference={ask.question.text: ask.answer for ask in library})
     assert len(asks) == 20 and {ask.user for ask in asks} == set(range(10))
-    assert not bench.failures(asks), bench.failures(asks)
-    assert len({ask.question.text for ask in asks}) == len(bench.QUESTIONS)  # every question was asked
-    figures = bench.latency(asks, wall)
+    assert not load.failures(asks), load.failures(asks)
+    assert len({ask.question.text for ask in asks}) == len(checks.QUESTIONS)  # every question was asked
+    figures = load.latency(asks, wall)
     assert figures["asks"] == 20 and 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["max_ms"]
     assert figures["max_ms"] < 30_000, figures  # queued, not stuck
 
@@ -95,8 +95,8 @@ def test_bad_input_over_http_is_refused_plainly_and_the_server_keeps_answering(s
         assert event in ("complete", "error"), (event, result)
         if event == "complete":
             assert expected is None, f"accepted {data!r}: {result}"
-            problems = (bench.answer_problems(result, texts) if endpoint == "ask"
-                        else bench.hit_problems(result["hits"], texts))
+            problems = (checks.answer_problems(result, texts) if endpoint == "ask"
+                        else checks.hit_problems(result["hits"], texts))
             assert not problems, problems
         else:
             assert isinstance(result, str) and result.strip(), result

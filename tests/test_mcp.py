@@ -15,14 +15,14 @@ import qa
 from conftest import ROOT, SEEDS
 
 sys.path.insert(0, str(ROOT / "scripts"))
-import bench_load as bench  # noqa: E402
+from benchkit import chat, checks  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def mcp_url(seed_index, tmp_path_factory) -> Iterator[str]:
-    with bench.chat_server(seed_index, SEEDS, tmp_path_factory.mktemp("mcp") / "server.log",
+    with chat.chat_server(seed_index, SEEDS, tmp_path_factory.mktemp("mcp") / "server.log",
                            extra_args=["--mcp"]) as url:
         yield url + "gradio_api/mcp/"
 
@@ -60,7 +60,7 @@ def test_mcp_tools_are_listed_with_typed_documented_parameters_and_answer_with_c
 
     answer = _json_of(asked)
     assert not asked.isError and answer["answered"] and "Moscow" in answer["answer"]
-    assert not bench.answer_problems(answer, texts), bench.answer_problems(answer, texts)
+    assert not checks.answer_problems(answer, texts), checks.answer_problems(answer, texts)
     hits = _json_of(searched)["hits"]
-    assert len(hits) == 2 and not bench.hit_problems(hits, texts)
+    assert len(hits) == 2 and not checks.hit_problems(hits, texts)
     assert refused.isError and "type a question" in "".join(p.text for p in refused.content).lower()

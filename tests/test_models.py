@@ -12,7 +12,7 @@ import time
 import pytest
 
 import qa
-from qa.embeddings import resolve_batch_size, resolve_device
+from qa.embedding.embeddings import resolve_batch_size, resolve_device
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SEEDS, load_gold
-from qa.backends import index_location, is_remote
+from qa.store.location import index_location, is_remote
 from qa.errors import InvalidStoreURLError
-from qa.qdrant_connection import DEFAULT_PORT, QdrantLocation
-from qa.qdrant_store import token_id
+from qa.store.qdrant.connection import DEFAULT_PORT, QdrantLocation
+from qa.store.qdrant.store import token_id
 
 
 def test_url_forms(tmp_path):
@@ -37,7 +37,7 @@ def test_bad_urls_are_typed_errors(url):
 
 
 def test_cli_bad_url_and_unreachable_server():
-    from qa.cli import main
+    from qa.cli.app import main
 
     runner = CliRunner()
     bad = runner.invoke(main, ["search", "--store", "qdrant://h/bad name", "câu hỏi"])
@@ -49,9 +49,9 @@ def test_cli_bad_url_and_unreachable_server():
 
 def test_sparse_bm25_weights_rank_as_the_lexical_index():
     """The weights stored as sparse vectors sum, per question, to exactly `LexicalIndex.scores`."""
-    from qa.documents import read_documents
-    from qa.lexical import LexicalIndex
-    from qa.passages import split_documents
+    from qa.documents.reading import read_documents
+    from qa.store.lexical import LexicalIndex
+    from qa.documents.passages import split_documents
     from qa.text import lexical_tokens
 
     texts = [p.text for p in split_documents(read_documents(SEEDS))]
@@ -119,8 +119,8 @@ def test_answer_citations_quote_the_document(qdrant_url, embedder):
 @pytest.mark.slow
 def test_rebuild_switches_the_alias_atomically(qdrant_url, embedder):
     from qa import Engine, Retriever, build_index
-    from qa.backends import current_version
-    from qa.qdrant_connection import meta_collection
+    from qa.store.location import current_version
+    from qa.store.qdrant.connection import meta_collection
 
     before = current_version(qdrant_url)
     unchanged = build_index(SEEDS, qdrant_url, embedder=embedder)
@@ -144,7 +144,7 @@ def test_rebuild_switches_the_alias_atomically(qdrant_url, embedder):
 
 @pytest.mark.slow
 def test_cli_index_search_ask_with_store(qdrant_url):
-    from qa.cli import main
+    from qa.cli.app import main
 
     runner = CliRunner()
     indexed = runner.invoke(main, ["index", "--seeds", str(SEEDS), "--store", qdrant_url, "--json"])

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from qa import Embedder, InvalidArgumentError, QuantizationUnsupportedError
-from qa.quantized import FP32_ENCODER, INT8_ENCODER, check_supported, resolve_quantize
-from qa.store import Manifest
+from qa.embedding.quantized import FP32_ENCODER, INT8_ENCODER, check_supported, resolve_quantize
+from qa.store.local.store import Manifest
 
 from conftest import SEEDS
 
@@ -92,10 +92,10 @@ def test_int8_vectors_are_close_to_fp32_and_questions_stay_fp32(int8, fp32, cach
 
 @pytest.mark.slow
 def test_the_feed_forward_down_projections_stay_fp32_and_the_rest_is_int8(int8):
-    """The recipe (see qa.quantized): every layer's down-projection a plain fp32 MatMul, other products int8."""
+    """The recipe (see qa.embedding.quantized): every layer's down-projection a plain fp32 MatMul, other products int8."""
     import onnx
 
-    from qa.quantized import MODEL_FILE
+    from qa.embedding.quantized import MODEL_FILE
 
     graph = onnx.load(str(int8.model.export.folder / MODEL_FILE)).graph
     config = int8.model.query_model[0].auto_model.config
@@ -111,7 +111,7 @@ def qa(*args, cache_dir):
     """`qa` in-process through click (a new process per call would import torch each time)."""
     from click.testing import CliRunner
 
-    from qa.cli import main
+    from qa.cli.app import main
 
     result = CliRunner().invoke(main, [str(a) for a in args], env={"QA_CACHE_DIR": str(cache_dir)})
     return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr)

@@ -51,19 +51,26 @@ def test_characters_map_to_the_tokens_that_overlap_them():
 
 
 def test_training_labels_every_occurrence_of_an_answer():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from train_reader import occurrences
+    from qa.reader.training import occurrences
 
     assert occurrences("Hà Nội và Hà Nội", "Hà Nội") == [(0, 6), (10, 16)]
     assert occurrences("abc", "") == []
 
 
-def test_training_windows_label_every_occurrence_and_unanswerable_pairs():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from tokenizers import Tokenizer
-    from train_reader import Example, featurize
+def test_on_topic_unanswerable_passages_lose_every_sentence_holding_the_answer():
+    from qa.reader.training import without_answer
 
-    from qa.default_model import prepare_default_model
+    text = "Hà Nội là thủ đô. Dân số tăng nhanh. Năm 1010, Lý Thái Tổ dời đô về đây. Thành phố có nhiều hồ."
+    assert without_answer(text, "1010") == "Hà Nội là thủ đô. Dân số tăng nhanh. Thành phố có nhiều hồ."
+    assert without_answer("Một câu. Năm 1010 dời đô.", "1010") is None  # too little left to be a passage
+
+
+def test_training_windows_label_every_occurrence_and_unanswerable_pairs():
+    from tokenizers import Tokenizer
+
+    from qa.reader.training import Example, featurize
+
+    from qa.embedding.default_model import prepare_default_model
 
     tokenizer = Tokenizer.from_file(str(prepare_default_model() / "tokenizer.json"))
     examples = [Example("t", "vi", "Hà Nội là thủ đô. Dân số Hà Nội tăng nhanh.", "Thủ đô là thành phố nào?",
@@ -92,7 +99,7 @@ def test_onnx_reader_matches_its_torch_original(reader):
     """The int8 graph `qa` runs picks the same spans as the torch model it was exported from."""
     import torch
 
-    from qa.default_model import prepare_default_model
+    from qa.embedding.default_model import prepare_default_model
     from qa.reader.export import WEIGHTS, load_torch_reader
     from qa.reader.model import best_span
 

@@ -17,7 +17,7 @@ DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev"
 def tokenizers_pair(tmp_path_factory):
     from tokenizers import Tokenizer
 
-    from qa.default_model import prepare_default_model
+    from qa.embedding.default_model import prepare_default_model
     from qa.reader.tokenizer import ReaderTokenizer, write_tokenizer_files
 
     source = prepare_default_model() / "tokenizer.json"

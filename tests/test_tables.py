@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa import versions
-from qa.documents import make_document
-from qa.passages import split_documents
+from qa.store.local import versions
+from qa.documents.reading import make_document
+from qa.documents.passages import split_documents
 from qa.records import Passage
-from qa.store import FORMAT_VERSION, IndexStore, Manifest, make_faiss_index, top_rows, write_version
+from qa.store.local.store import FORMAT_VERSION, IndexStore, Manifest, make_faiss_index, top_rows, write_version
 
 WORDS = ("sông núi biển rừng đồng lúa mưa gió nắng trăng river mountain sea forest field rain wind sun moon "
          "harbour bridge market temple garden").split()
@@ -83,7 +83,7 @@ def test_the_tables_read_back_every_passage_and_document_by_row_id_and_name(buil
 
 def test_opening_reads_no_passage_and_a_question_reads_only_its_hits(built, monkeypatch):
     """What makes a million passages open in milliseconds: nothing is parsed until a hit needs it."""
-    from qa.retrieval import Retriever
+    from qa.retrieval.retriever import Retriever
 
     root, passages = built
     parsed = []

@@ -74,7 +74,7 @@ def test_the_panel_follows_the_question_language():
 
 def test_friendly_messages_for_bad_input_and_a_missing_index():
     from qa import IndexNotFoundError, InvalidQuestionError
-    from qa.retrieval import validate_question
+    from qa.retrieval.retriever import validate_question
 
     def refusal(question: str) -> str:
         with pytest.raises(InvalidQuestionError) as caught:
@@ -198,13 +198,13 @@ def test_qa_chat_comes_from_its_entry_point_and_loads_only_when_named():
     import subprocess
     import sys
 
-    from qa.cli import main
+    from qa.cli.app import main
 
     result = CliRunner().invoke(main, ["chat", "--help"])
     assert result.exit_code == 0, result.output
     assert "--auth USER:PASS" in result.output and "--llm URL" in result.output
     assert "chat" in CliRunner().invoke(main, ["--help"]).output
-    probe = ("import sys; from click.testing import CliRunner; from qa.cli import main; "
+    probe = ("import sys; from click.testing import CliRunner; from qa.cli.app import main; "
              "assert CliRunner().invoke(main, ['status', '--help']).exit_code == 0; "
              "print(sorted(m for m in sys.modules if m == 'ui' or m.startswith('ui.')))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout

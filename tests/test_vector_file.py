@@ -1,4 +1,4 @@
-"""Candidates' vectors read with pread (`qa.vector_file`): the same numbers as the memory map, nothing mapped."""
+"""Candidates' vectors read with pread (`qa.store.local.vector_file`): the same numbers as the memory map, nothing mapped."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from qa.vector_file import VectorFile
+from qa.store.local.vector_file import VectorFile
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from qa import IndexBusyError
-from qa import versions
+from qa.store.local import versions
 
 REQUIRED = "manifest.json"
 

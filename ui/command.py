@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from qa import SkippedDocumentWarning
-from qa.cli_options import common_options, llm_options, model_option, reports_errors, store_option
+from qa.cli.options import common_options, llm_options, model_option, reports_errors, store_option
 from ui.feedback import DEFAULT_FEEDBACK_PATH
 
 
@@ -67,6 +67,6 @@ def chat_command(seeds_dir: Path, index_dir: Path | str, host: str, port: int, s
 
 def _option(index_dir: Path | str) -> str:
     """How `qa index` is told about this index: --store for a Qdrant URL, else --index."""
-    from qa.backends import is_remote
+    from qa.store.location import is_remote
 
     return f"--store {index_dir}" if is_remote(index_dir) else f"--index {index_dir}"

@@ -21,7 +21,7 @@ from qa.errors import InvalidArgumentError
 from qa.language import detect_language
 from qa.reader import load_reader
 from qa.records import SearchResult
-from qa.retrieval import Retriever, validate_k, validate_question
+from qa.retrieval.retriever import Retriever, validate_k, validate_question
 
 if TYPE_CHECKING:
     from qa.reader.model import Reader

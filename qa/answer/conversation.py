@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from qa.retrieval import MAX_QUESTION_CHARS
+from qa.retrieval.retriever import MAX_QUESTION_CHARS
 
 # At most this many words and the question counts as a follow-up even without a cue ("Năm nào?", "Why?").
 BARE_FOLLOW_UP_WORDS = 2

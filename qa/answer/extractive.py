@@ -28,7 +28,7 @@ from qa.records import Hit, SearchResult, Sentence
 from qa.text import STOPWORDS, clean_text, words
 
 if TYPE_CHECKING:
-    from qa.backends import PassageStore
+    from qa.store.base import PassageStore
 
 _WORD = re.compile(r"\w+")
 

@@ -29,7 +29,7 @@ from qa.records import Hit, Passage, SearchResult, Sentence
 from qa.text import clean_text
 
 if TYPE_CHECKING:
-    from qa.backends import PassageStore
+    from qa.store.base import PassageStore
     from qa.reader.model import Reader, Span
 
 CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "reader" / "weights" / "calibration.json"

@@ -2,7 +2,7 @@
 
 `evaluate(dataset, ...)` is the engine (see `runner`); `datasets` loads the JSONL and SQuAD formats (and holds
 articles out of the index), `metrics` and `coverage` hold the pure scoring functions, `report` and `plots` the
-presentation (rich table, report.md, plots, --compare), and `command` the `qa eval` CLI.
+presentation (rich table, report.md, plots, --compare); the `qa eval` command over it is `qa.cli.eval`.
 """
 
 from qa.evaluation.coverage import point_at, risk_coverage

@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from qa.documents import is_heading
+from qa.documents.reading import is_heading
 from qa.errors import InvalidQuestionError, QAError
 from qa.language import detect_language
-from qa.retrieval import validate_question
+from qa.retrieval.retriever import validate_question
 
 JSONL = "jsonl"
 SQUAD = "squad"
@@ -306,7 +306,7 @@ def _article_title(path: Path, where: str, article: dict, number: int) -> str:
     title = article.get("title", "")
     if not isinstance(title, str):
         raise DatasetError(f"{path}, {where}: \"title\" must be a string, got {type(title).__name__}")
-    # One line that reads as a title (qa.documents drops a first line ending with "." from titles).
+    # One line that reads as a title (qa.documents.reading drops a first line ending with "." from titles).
     title = " ".join(title.replace("_", " ").split())[:200].rstrip(".").strip()
     return title or f"Article {number + 1}"
 

@@ -19,16 +19,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from qa.answer import Answer, Assistant, LLMSettings
-from qa.embeddings import Embedder, query_encoder
+from qa.embedding.embeddings import Embedder, query_encoder
 from qa.evaluation.coverage import risk_coverage_by_scope
 from qa.evaluation.datasets import Dataset, GoldQuestion, write_documents
 from qa.evaluation.metrics import (contains_any, exact_match, first_relevant_rank, fold, hit_at, ndcg,
                                    summarize, summarize_by_language, token_f1)
 from qa.evaluation.records import EvalMetrics, QuestionResult
-from qa.index import build_index
+from qa.indexing.index import build_index
 from qa.language import detect_language
 from qa.records import Passage, SearchResult
-from qa.retrieval import Retriever, validate_k
+from qa.retrieval.retriever import Retriever, validate_k
 
 NDCG_DEPTH = 10
 FALLBACK_OPERATING_THRESHOLD = 0.5  # see `operating_threshold`

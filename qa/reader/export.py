@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.default_model import model_cache_root, prepare_default_model
+from qa.embedding.default_model import model_cache_root, prepare_default_model
 from qa.errors import ModelNotAvailableError
 from qa.reader.model import EMBEDDINGS_FILE, FP32_FILE, MODEL_FILE, TOKENIZER_FILE
 from qa.reader.tokenizer import PIECES_FILE, write_tokenizer_files
@@ -128,7 +128,7 @@ def load_torch_reader(base: Path, weights: Path):
 def export(base: Path, weights: Path, folder: Path) -> None:
     """Write folder/reader.fp32.onnx (the fused graph from word vectors on), folder/reader.onnx (its int8
     version: weights per channel, activations dynamic, the feed-forward down-projections fp32 as in
-    `qa.quantized`, whose inputs have outliers) and the word-vector table in fp16 (reader-embeddings.npy).
+    `qa.embedding.quantized`, whose inputs have outliers) and the word-vector table in fp16 (reader-embeddings.npy).
 
     The table (250,002 × 384) stays out of the graph: answers read it memory-mapped, so a process holds only the
     rows of the tokens it reads, not 96-384 MB."""
@@ -137,7 +137,7 @@ def export(base: Path, weights: Path, folder: Path) -> None:
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
-    from qa.quantized import down_projections
+    from qa.embedding.quantized import down_projections
 
     module = load_torch_reader(base, weights)
     table = module.bert.embeddings.word_embeddings.weight.detach().to(torch.float16).numpy()

@@ -1,0 +1,78 @@
+"""The reader's training examples as the model sees them: a question and a passage (or a passage that does not
+answer it) → token windows labelled with every occurrence of the answer. Pure functions, no torch:
+`scripts/train_reader.py` trains on them and the tests check them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.reader.windows import MAX_TOKENS, OVERLAP, char_to_tokens, question_ids, special_ids, tokenize, windows
+from qa.text import sentence_spans
+
+
+@dataclass(frozen=True)
+class Example:
+    source: str
+    language: str
+    context: str
+    question: str
+    answer: str | None  # None: the context does not answer
+
+
+@dataclass(frozen=True)
+class Feature:
+    ids: np.ndarray
+    starts: tuple[int, ...]  # window positions any answer occurrence starts at ((0,) = no answer)
+    ends: tuple[int, ...]
+
+
+def occurrences(context: str, answer: str) -> list[tuple[int, int]]:
+    """Every [start, end) where `answer` occurs in `context`."""
+    spans, at = [], context.find(answer)
+    while at >= 0 and answer:
+        spans.append((at, at + len(answer)))
+        at = context.find(answer, at + 1)
+    return spans
+
+
+def without_answer(context: str, answer: str) -> str | None:
+    """`context` without the sentences that hold `answer` (any occurrence); None when too little is left or the
+    answer still shows (it spanned a sentence break)."""
+    spans = sentence_spans(context)
+    hits = occurrences(context, answer)
+    kept = [context[a:b] for a, b in spans if not any(s < b and a < e for s, e in hits)]
+    text = " ".join(kept)
+    if len(kept) < 2 or answer.casefold() in text.casefold():
+        return None
+    return text
+
+
+def featurize(examples: list[Example], tokenizer) -> tuple[list[Feature], Counter]:
+    """Each example's windows with their labels (every occurrence of the answer that lies wholly inside)."""
+    cls, sep = special_ids(tokenizer)
+    counts: Counter = Counter()
+    contexts = tokenize(tokenizer, [e.context for e in examples])
+    features = []
+    for example, context in zip(examples, contexts):
+        question = question_ids(tokenizer, example.question)
+        spans = []
+        if example.answer is not None:
+            for start, end in occurrences(example.context, example.answer):
+                tokens = char_to_tokens(context.offsets, start, end)
+                if tokens:
+                    spans.append(tokens)
+            counts["answer occurs more than once"] += len(spans) > 1
+            if not spans:
+                counts["answer not found in tokens (dropped)"] += 1
+                continue
+        for window in windows(question, context, cls, sep, MAX_TOKENS, OVERLAP):
+            inside = [s for s in (window.token_span(a, b) for a, b in spans) if s]
+            starts = tuple(sorted({s for s, _ in inside})) or (0,)
+            ends = tuple(sorted({e for _, e in inside})) or (0,)
+            features.append(Feature(window.ids, starts, ends))
+            counts["windows with the answer" if inside else "windows without an answer"] += 1
+    return features, counts
