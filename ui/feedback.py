@@ -53,7 +53,8 @@ class FeedbackLog:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                if os.fstat(fd).st_size + len(line) > self.max_bytes and os.fstat(fd).st_size:
+                size = os.fstat(fd).st_size
+                if size and size + len(line) > self.max_bytes:
                     os.close(fd)
                     fd = self._rotate()
                 os.write(fd, line)

@@ -52,8 +52,8 @@ def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sha
     """Start the server (binds 127.0.0.1 unless told otherwise; never shares unless asked). `mcp` also serves
     the API endpoints as MCP tools at /gradio_api/mcp/ (streamable HTTP; off unless asked)."""
     credentials = parse_auth(auth)
-    check_exposure(host, auth, mcp=mcp, manage_documents=bool(getattr(demo, "documents_panel", None)
-                                                              and demo.documents_panel.manage))
+    check_exposure(host, credentials, mcp=mcp, manage_documents=bool(getattr(demo, "documents_panel", None)
+                                                                     and demo.documents_panel.manage))
     demo.launch(server_name=host, server_port=port, share=bool(share), auth=credentials, mcp_server=bool(mcp),
                 max_file_size=qa.MAX_DOCUMENT_BYTES,  # an upload over the documents' limit is refused as it arrives
                 auth_message="Hỏi đáp · Q&A — đăng nhập · sign in" if credentials else None,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from qa.documents.corpus import MAX_DOCUMENT_BYTES, add_documents
 from qa.store.location import index_location
 from qa.embedding.embeddings import Embedder
 from qa.errors import QAError
@@ -70,8 +71,6 @@ class BackgroundIndexer:
         """Add `files` to the seeds folder under `names` (`qa.add_documents`: all or none) in the background,
         then rebuild when any was added; `status()` tells what became of them. `then` runs after the check
         whatever its outcome (the chat deletes its upload copies there)."""
-        from qa.documents.corpus import MAX_DOCUMENT_BYTES
-
         with self._lock:
             self._adds.append(([Path(f) for f in files], list(names), max_bytes or MAX_DOCUMENT_BYTES, then))
             self._status = replace(self._status, checking=self._status.checking + tuple(names))
@@ -138,8 +137,6 @@ class BackgroundIndexer:
 
     def _add_waiting(self) -> bool:
         """Run the adds waiting, in order; True when any wrote files."""
-        from qa.documents.corpus import add_documents
-
         with self._lock:
             adds, self._adds = self._adds, []
         wrote = False
