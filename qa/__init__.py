@@ -9,7 +9,7 @@ caller (a CLI command) can use `Assistant` directly.
 """
 
 from qa.answer import (Answer, AnswerCitation, AnswerEvent, Answerer, AnswerSettings, Assistant, ExtractiveAnswerer,
-                       LLMAnswerer, LLMError, LLMFallbackWarning, LLMSettings, contextualize, final_answer,
+                       LLMAnswerer, LLMError, LLMFallbackWarning, LLMSettings, LocalLLM, contextualize, final_answer,
                        is_follow_up)
 from qa.documents.corpus import MAX_DOCUMENT_BYTES, DocumentInfo, add_documents, example_questions, list_documents, remove_document
 from qa.embedding.default_model import DEFAULT_MODEL, prepare_default_model
@@ -22,7 +22,9 @@ from qa.errors import (DocumentRejectedError, IndexBusyError, IndexCorruptError,
                        InvalidArgumentError, InvalidQuestionError, ModelNotAvailableError, QAError, SeedsNotFoundError,
                        SeedUnreadableError, QuantizationUnsupportedError)
 from qa.indexing.index import BuildReport, IndexStatus, build_index, current_version, index_status
+from qa.store.base import Index
 from qa.store.local.store import IndexStore, Manifest
+from qa.store.location import parse_index
 from qa.language import detect_language
 from qa.documents.passages import ChunkingSettings, split_document, split_documents
 from qa.records import Citation, Document, Hit, Passage, Scores, SearchResult, Sentence
@@ -30,13 +32,13 @@ from qa.retrieval.retriever import MAX_QUESTION_CHARS, RetrievalSettings, Retrie
 
 __all__ = [
     "Answer", "AnswerCitation", "AnswerEvent", "Answerer", "AnswerSettings", "Assistant", "ExtractiveAnswerer",
-    "LLMAnswerer", "LLMError", "LLMFallbackWarning", "LLMSettings", "contextualize", "final_answer", "is_follow_up",
+    "LLMAnswerer", "LLMError", "LLMFallbackWarning", "LLMSettings", "LocalLLM", "contextualize", "final_answer", "is_follow_up",
     "MAX_DOCUMENT_BYTES", "DocumentInfo", "add_documents", "example_questions", "list_documents", "BackgroundIndexer", "IndexingStatus", "remove_document", "DocumentRejectedError",
     "DEFAULT_MODEL", "prepare_default_model", "SkippedDocumentWarning", "read_documents", "seed_files", "Embedder", "Engine",
     "LimitExceededError", "ParseLimits", "UnreadableDocumentError",
     "IndexBusyError", "IndexCorruptError", "IndexMismatchError", "IndexNotFoundError", "IndexWriteError",
     "InvalidArgumentError", "InvalidQuestionError", "ModelNotAvailableError", "QAError", "SeedsNotFoundError",
-    "SeedUnreadableError", "QuantizationUnsupportedError", "BuildReport", "IndexStatus", "IndexStore", "Manifest", "build_index", "current_version",
+    "SeedUnreadableError", "QuantizationUnsupportedError", "BuildReport", "IndexStatus", "Index", "IndexStore", "Manifest", "build_index", "current_version", "parse_index",
     "index_status", "detect_language", "ChunkingSettings", "split_document",
     "split_documents", "Citation", "Document", "Hit", "Passage", "Scores", "SearchResult", "Sentence",
     "MAX_QUESTION_CHARS", "RetrievalSettings", "Retriever", "validate_question",

@@ -20,7 +20,8 @@ from typing import Any
 from qa.answer import Answer, AnswerEvent, AnswerSettings, Assistant, LLMSettings, final_answer
 from qa.embedding.embeddings import Embedder
 from qa.errors import InvalidArgumentError, QAError
-from qa.store.location import current_version, index_location
+from qa.store.base import Index
+from qa.store.location import parse_index
 from qa.records import SearchResult
 from qa.retrieval.retriever import MAX_K, Retriever
 from qa.settings import RetrievalSettings
@@ -64,7 +65,7 @@ class Engine:
       answerer: `Assistant.with_retriever`), and the caller's retrieval settings: `retrieval` when given, else
       those of the handed-in retriever when they differ from the ones saved with its index. Otherwise each index
       answers with the settings saved with it (`qa index --fusion …` takes effect on reload).
-    * Reload detection: `qa.store.location.current_version(index_dir)` (for Qdrant: the alias target), at most every
+    * Reload detection: `Index.current_version()` (for Qdrant: the alias target), at most every
       `recheck_seconds`; a version other than the loaded one means a rebuild finished. The version is read before
       loading, so a rebuild that ends during a load is noticed at the next check rather than missed.
     """
@@ -72,7 +73,7 @@ class Engine:
     MAX_K = MAX_K  # the largest k a request may ask for (a front end's limit for its slider or its API)
 
     def __init__(self, source: Assistant | Retriever | Callable[[], Assistant], *,
-                 index_dir: Path | str | None = None, retrieval: RetrievalSettings | None = None,
+                 index_dir: Path | str | Index | None = None, retrieval: RetrievalSettings | None = None,
                  max_concurrent: int = 2, wait_seconds: float = 30.0, recheck_seconds: float = 2.0) -> None:
         """`source`: an assistant (or retriever) already loaded, or a function that loads one on first use.
         Without `index_dir` nothing is ever reloaded."""
@@ -82,7 +83,7 @@ class Engine:
             raise TypeError("Engine needs an Assistant, a Retriever or a function that returns an Assistant.")
         if not isinstance(max_concurrent, int) or max_concurrent < 1:
             raise InvalidArgumentError(f"max_concurrent must be a whole number ≥ 1, got {max_concurrent!r}.")
-        self.index_dir = index_location(index_dir) if index_dir is not None else None
+        self.index: Index | None = parse_index(index_dir) if index_dir is not None else None
         self.max_concurrent = max_concurrent
         self.wait_seconds = wait_seconds
         self.recheck_seconds = recheck_seconds
@@ -99,17 +100,22 @@ class Engine:
             self._publish_first(source, self._version())
 
     @classmethod
-    def open(cls, index_dir: Path | str = "index", model: str | None = None, *,
+    def open(cls, index_dir: Path | str | Index = "index", model: str | None = None, *,
              retrieval: RetrievalSettings | None = None, answer: AnswerSettings = AnswerSettings(),
              llm: LLMSettings | None = None, **options: Any) -> Engine:
         """An engine over `index_dir` that loads the index and model on first use (or `preload`), with these
         settings on every load and reload; `options` as for the constructor. `index_dir` may be a Qdrant URL."""
-        index_dir = index_location(index_dir)
+        index = parse_index(index_dir)
 
         def load() -> Assistant:
-            return Assistant(Retriever.load(index_dir, model, settings=retrieval), settings=answer, llm=llm)
+            return Assistant(Retriever.load(index, model, settings=retrieval), settings=answer, llm=llm)
 
-        return cls(load, index_dir=index_dir, retrieval=retrieval, **options)
+        return cls(load, index_dir=index, retrieval=retrieval, **options)
+
+    @property
+    def index_dir(self) -> Path | str | None:
+        """The index location as given: a folder's `Path`, a Qdrant URL's `str` (None: never reloaded)."""
+        return self.index.location if self.index is not None else None
 
     # ------------------------------------------------------------------------------------------- requests
 
@@ -163,7 +169,7 @@ class Engine:
         snapshot = self._current()
         if snapshot is None:
             return self._load_first()
-        if self.index_dir is not None and time.monotonic() - self._checked >= self.recheck_seconds:
+        if self.index is not None and time.monotonic() - self._checked >= self.recheck_seconds:
             self._checked = time.monotonic()
             version = self._version()
             if version is not None and version != snapshot.version:
@@ -206,7 +212,7 @@ class Engine:
             return self._snapshot
 
     def _version(self) -> str | None:
-        return current_version(self.index_dir) if self.index_dir is not None else None
+        return self.index.current_version() if self.index is not None else None
 
     def _load_first(self) -> Assistant:
         with self._loading:  # requests that arrive meanwhile wait for this load: there is nothing else to use
@@ -230,12 +236,12 @@ class Engine:
                 return current.assistant
             try:
                 old = current.assistant
-                retriever = Retriever.load(self.index_dir, embedder=old.retriever.embedder, settings=self._retrieval)
+                retriever = Retriever.load(self.index, embedder=old.retriever.embedder, settings=self._retrieval)
                 assistant = old.with_retriever(retriever)
             except QAError as error:
                 log.warning("Keeping the loaded index; the rebuilt one is not usable yet: %s", error)
                 return current.assistant
-            log.info("Reloaded the rebuilt index from %s", self.index_dir)
+            log.info("Reloaded the rebuilt index from %s", self.index)
             return self._publish(Snapshot(assistant, version)).assistant
         finally:
             self._loading.release()

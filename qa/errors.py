@@ -39,7 +39,7 @@ class IndexMismatchError(QAError):
 
 
 class ModelNotAvailableError(QAError):
-    """The embedding model cannot be loaded offline."""
+    """A model (the embedding model, the reader, a local LLM) cannot be loaded here, or is not installed."""
 
 
 class IndexBusyError(QAError):

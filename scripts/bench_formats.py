@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 import qa  # noqa: E402
 from qa.documents.formats import extract  # noqa: E402
 from qa.documents.parsing import BoundedParser  # noqa: E402
+from benchkit.timing import markdown_table, ratio, timed, write_report  # noqa: E402 — beside this file
 
 DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev" / "xquad-dev.vi.json"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -106,18 +107,17 @@ def describe(name: str, raw: bytes, runs: int, parser: BoundedParser) -> dict:
     uploads read files), the runs interleaved so drift hits both alike."""
     times, bounded = [], []
     for _ in range(runs):
-        started = time.perf_counter()
-        extracted = extract(name, raw)
-        times.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        assert parser.parse(name, raw) == extracted
-        bounded.append(time.perf_counter() - started)
+        extracted, seconds = timed(lambda: extract(name, raw))
+        times.append(seconds)
+        same, seconds = timed(lambda: parser.parse(name, raw) == extracted)
+        assert same
+        bounded.append(seconds)
     document = qa.documents.reading.make_document(name, extracted)
     passages = qa.split_document(document)
     sections = list(dict.fromkeys(p.section for p in passages if p.section))
-    return {"file": name, "bytes": len(raw), "extract_ms": round(1000 * statistics.median(times), 1),
-            "bounded_ms": round(1000 * statistics.median(bounded), 1),
-            "bounded_over_bare": round(statistics.median(bounded) / statistics.median(times), 3),
+    bare_s, bounded_s = statistics.median(times), statistics.median(bounded)
+    return {"file": name, "bytes": len(raw), "extract_ms": round(1000 * bare_s, 1),
+            "bounded_ms": round(1000 * bounded_s, 1), "bounded_over_bare": ratio(bounded_s, bare_s, 3),
             "characters": len(document.text), "pages": len(document.page_starts) or None,
             "headings": document.text.count("\n#") + document.text.startswith("#"), "passages": len(passages),
             "sections": len(sections), "sample_sections": sections[:2] + sections[-1:], "title": document.title}
@@ -173,17 +173,18 @@ def main() -> None:
                 print(json.dumps(rows[-1], ensure_ascii=False), flush=True)
         upload = upload_to_answerable(pdf, parts, folder)
         print(json.dumps(upload, ensure_ascii=False), flush=True)
-    out = ROOT / "eval-out" / "bench-formats"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps({"formats": rows, "upload": upload}, ensure_ascii=False, indent=2),
-                                     encoding="utf-8")
-    print("| file | size | extraction, bare (median) | bounded, in a worker | ratio | characters | pages | headings "
-          "| passages |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for row in rows:
-        print(f"| {row['file']} | {row['bytes'] / 1024:.0f} KiB | {row['extract_ms']} ms | {row['bounded_ms']} ms | "
-              f"{row['bounded_over_bare']:.2f} | {row['characters']:,} | {row['pages'] or '–'} | {row['headings']} | "
-              f"{row['passages']} |")
+    write_report(ROOT / "eval-out" / "bench-formats", {"formats": rows, "upload": upload})
+    print("\n".join(table(rows)))
+
+
+def table(rows: list[dict]) -> list[str]:
+    """One row a file: its extraction times, bare and bounded, and what was read from it."""
+    return markdown_table(
+        ("file", "size", "extraction, bare (median)", "bounded, in a worker", "ratio", "characters", "pages",
+         "headings", "passages"),
+        [(row["file"], f"{row['bytes'] / 1024:.0f} KiB", f"{row['extract_ms']} ms", f"{row['bounded_ms']} ms",
+          f"{row['bounded_over_bare']:.2f}", f"{row['characters']:,}", row["pages"] or "–", row["headings"],
+          row["passages"]) for row in rows])
 
 
 if __name__ == "__main__":

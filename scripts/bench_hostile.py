@@ -13,7 +13,6 @@ VmHWM of the process and its workers, sampled from /proc. Writes report-<commit>
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from hostile_files import docx_bomb, docx_paragraph_flood, long_vietnamese_name, nested_html  # noqa: E402
+from benchkit.timing import markdown_table, write_report  # noqa: E402 — scripts/benchkit, beside this file
 
 # Each case prints one line: what happened. Only APIs that every version has are used.
 CASES = {
@@ -167,16 +167,18 @@ def main() -> int:
     for name, body in CASES.items():
         rows[name] = run_case(args.repo.resolve(), body, args.timeout)
         print(f"{name}: {rows[name]}", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
     label = f"{args.repo.name}@{commit}"
-    (args.out / f"report-{commit}.json").write_text(json.dumps({"repo": label, "rows": rows}, indent=2,
-                                                                ensure_ascii=False))
-    table = [f"| case ({label}) | outcome | wall s | peak MiB |", "|---|---|---:|---:|"]
-    table += [f"| {name} | {row['outcome'].replace('|', '/')} | {row['seconds'] if row['seconds'] is not None else '—'} "
-              f"| {row['peak_mib'] if row['peak_mib'] is not None else '—'} |" for name, row in rows.items()]
-    (args.out / f"table-{commit}.md").write_text("\n".join(table) + "\n")
-    print("\n".join(table))
+    write_report(args.out, {"repo": label, "rows": rows}, table(label, rows), json_name=f"report-{commit}.json",
+                 table_name=f"table-{commit}.md")
     return 0
+
+
+def table(label: str, rows: dict[str, dict]) -> list[str]:
+    """One row a case; a `|` in an outcome would split its cell, and a case killed at the timeout has no time."""
+    return markdown_table((f"case ({label})", "outcome", "wall s", "peak MiB"),
+                          [(name, row["outcome"].replace("|", "/"), "—" if row["seconds"] is None else row["seconds"],
+                            "—" if row["peak_mib"] is None else row["peak_mib"]) for name, row in rows.items()],
+                          align="llrr")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from qa import Embedder, build_index, read_documents, split_documents  # noqa: E402
 from qa.evaluation.datasets import load_dataset, write_documents  # noqa: E402
+from benchkit.timing import ratio, timed, write_report  # noqa: E402 — beside this file
 
 DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev" / "xquad-dev.vi.json"
 
@@ -47,15 +47,14 @@ def main() -> None:
         texts = list(dict.fromkeys([p.text for p in passages] + [s.text for p in passages for s in p.sentences]))
         prompt = embedder.passage_prompt
         for run in range(args.runs):
-            started = time.perf_counter()
-            bare = embedder.model.encode([prompt + t for t in texts], batch_size=embedder.batch_size,
-                                         normalize_embeddings=True, convert_to_numpy=True)
-            timings["bare"].append(time.perf_counter() - started)
+            bare, seconds = timed(lambda: embedder.model.encode([prompt + t for t in texts],
+                                                                batch_size=embedder.batch_size,
+                                                                normalize_embeddings=True, convert_to_numpy=True))
+            timings["bare"].append(seconds)
             for key, builder in (("build", embedder), ("int8", int8)):
                 if builder is not None:
-                    started = time.perf_counter()
-                    build_index(seeds, Path(scratch) / key, embedder=builder, force=True)
-                    timings[key].append(time.perf_counter() - started)
+                    timings[key].append(timed(lambda: build_index(seeds, Path(scratch) / key, embedder=builder,
+                                                                  force=True))[1])
             print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in timings.items() if v), flush=True)
         report = throughput(timings, len(passages), len(texts))
         if int8 is not None:
@@ -64,20 +63,18 @@ def main() -> None:
                                                "min": round(float(cosine.min()), 4)},
                           int8_export_s=round(int8.model.export.seconds, 1), int8_export_folder=str(int8.model.export.folder))
     print(json.dumps(report))
-    out = ROOT / "eval-out" / "bench-index"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_report(ROOT / "eval-out" / "bench-index", report)
 
 
 def throughput(timings: dict[str, list[float]], passages: int, texts: int) -> dict:
     """Medians, ratios to the bare encode and texts a second; the int8 figures only when it was timed."""
     bare, build = statistics.median(timings["bare"]), statistics.median(timings["build"])
     report = {"passages": passages, "texts": texts, "runs": len(timings["bare"]), "bare_encode_s": round(bare, 2),
-              "build_index_s": round(build, 2), "ratio_bare_to_build": round(bare / build, 3),
+              "build_index_s": round(build, 2), "ratio_bare_to_build": ratio(bare, build, 3),
               "texts_per_second_build": round(texts / build, 1), "texts_per_second_bare": round(texts / bare, 1)}
     if timings["int8"]:
         int8 = statistics.median(timings["int8"])
-        report.update(build_index_int8_s=round(int8, 2), ratio_bare_to_int8_build=round(bare / int8, 3),
+        report.update(build_index_int8_s=round(int8, 2), ratio_bare_to_int8_build=ratio(bare, int8, 3),
                       texts_per_second_int8_build=round(texts / int8, 1))
     return report
 

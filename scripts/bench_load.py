@@ -21,9 +21,7 @@ tests/test_mcp.py and tests/test_fuzz.py.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import signal
 import sys
 import time
@@ -37,6 +35,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from benchkit.chat import chat_server, ensure_index  # noqa: E402
 from benchkit.checks import QUESTIONS  # noqa: E402
 from benchkit.load import check, failures, latency, plan, print_row, run_library, run_users, warm_up  # noqa: E402
+from benchkit.timing import ratio, write_report  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,13 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_row(label, row)
     loaded_row, library_row, single_row = figures[f"{args.users} users (HTTP)"], figures["library, sequential"], \
         figures["single user (HTTP)"]
-    ratio = loaded_row["p50_ms"] / library_row["p50_ms"]
-    overhead = single_row["p50_ms"] / library_row["p50_ms"]
-    throughput = loaded_row["asks_per_second"] / library_row["asks_per_second"]
+    loaded_ratio = ratio(loaded_row["p50_ms"], library_row["p50_ms"], digits=None)
+    overhead = ratio(single_row["p50_ms"], library_row["p50_ms"], digits=None)
+    throughput = ratio(loaded_row["asks_per_second"], library_row["asks_per_second"], digits=None)
     bad = failures(single) + failures(loaded) + failures(library)
     errors = sum(1 for ask in (*single, *loaded) if ask.error is not None)
     abstained = sum(1 for ask in loaded if ask.answer and not ask.answer.get("answered"))
-    print(f"p50 per ask: {ratio:.1f}× the library's under load, {overhead:.2f}× with one user; "
+    print(f"p50 per ask: {loaded_ratio:.1f}× the library's under load, {overhead:.2f}× with one user; "
           f"asks/s under load: {throughput:.2f}× the library's sequential rate", flush=True)
     print(f"{errors} errors, {len(bad)} asks failed a check, {abstained} abstained "
           f"({sum(1 for a in loaded if not a.question.expect)} asks were out of the document)", flush=True)
@@ -97,13 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = {
         "users": args.users, "questions_per_user": args.questions, "k": args.k, "cpus": os.cpu_count(),
         "server_start_seconds": round(server_start, 2), "errors": errors, "failed_checks": len(bad),
-        "latency": figures, "p50_ratio_loaded_to_library": round(ratio, 2),
+        "latency": figures, "p50_ratio_loaded_to_library": round(loaded_ratio, 2),
         "p50_ratio_single_user_to_library": round(overhead, 2),
         "throughput_ratio_loaded_to_library": round(throughput, 2),
         "questions": [asdict(q) for q in QUESTIONS], "failures": bad[:50],
     }
-    (args.out / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", "utf-8")
-    print(f"wrote {args.out / 'report.json'}", flush=True)
+    print(f"wrote {write_report(args.out, report)}", flush=True)
     for failure in bad[:10]:
         print(f"FAILED user {failure['user']}: {failure['question']}: {'; '.join(failure['problems'])}",
               file=sys.stderr)

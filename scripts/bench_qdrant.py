@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from benchkit.timing import ms, percentiles, samples_over, timed, write_report  # scripts/benchkit, beside this file
 from qa.embedding.embeddings import Embedder, query_encoder
 from qa.evaluation import load_dataset, with_questions_of
 from qa.evaluation.datasets import write_documents
@@ -54,9 +53,7 @@ def main() -> None:
         log(f"indexing {len(dataset.documents)} articles into FAISS…")
         build_index(seeds, folder, embedder=embedder)
         url = f"qdrant+path:{scratch}/qdrant/dev"
-        started = time.perf_counter()
-        copy_into_qdrant(folder, url)
-        report["qdrant_write_seconds"] = round(time.perf_counter() - started, 2)
+        report["qdrant_write_seconds"] = round(timed(lambda: copy_into_qdrant(folder, url))[1], 2)
         encoder = query_encoder(embedder)
         for name, location in (("faiss", folder), ("qdrant", url)):
             retriever = Retriever.load(location, embedder=encoder)
@@ -68,10 +65,9 @@ def main() -> None:
     report["top1_difference"] = {lang: round(abs(qdrant[lang]["hit_1"] - faiss[lang]["hit_1"]), 4)
                                  for lang in faiss if lang in qdrant and isinstance(faiss[lang], dict)}
     report["within_tolerance"] = all(d <= TOLERANCE for d in report["top1_difference"].values())
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    path = write_report(args.out, report)
     print(json.dumps(report, ensure_ascii=False, indent=2))
-    print(f"wrote {args.out / 'report.json'}", file=sys.stderr)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def copy_into_qdrant(folder: Path, url: str) -> None:
@@ -92,12 +88,8 @@ def measure(name: str, retriever: Retriever, questions, k: int) -> dict:
     result = {lang: {"n": m.n, "hit_1": m.hit_1, "hit_k": m.hit_k, "mrr": m.mrr,
                      "answer_latency_p50_ms": m.latency_p50_ms}
               for lang, m in summarize_by_language(rows, k).items()}
-    timings = []
-    for question in questions:
-        started = time.perf_counter()
-        retriever.retrieve(question.question, k)
-        timings.append((time.perf_counter() - started) * 1000)
-    result["retrieval_p50_ms"] = round(statistics.median(timings), 2)
+    timings = ms(samples_over(lambda i: retriever.retrieve(questions[i].question, k), len(questions)))
+    result["retrieval_p50_ms"] = round(percentiles(timings)["p50"], 2)
     return result
 
 

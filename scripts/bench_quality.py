@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ from qa.evaluation.records import LanguageMetrics, QuestionResult
 from qa.evaluation.report import write_outputs
 from qa.indexing.index import build_index
 from qa.retrieval.retriever import Retriever
+from benchkit.timing import markdown_table, write_report  # scripts/benchkit, beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev"
@@ -87,19 +87,16 @@ def main() -> None:
             runs["seed_gold"] = run("seed_gold", gold, args, progress("seed gold"), retriever=retriever)
     total = time.perf_counter() - started
 
-    table = markdown_table(runs, args.k)
+    table = quality_table(runs, args.k)
     notes = run_notes(runs, held, total)
-    print("\n".join([*table, "", *notes]))
-    (args.out / "table.md").write_text("\n".join([*table, "", *notes, ""]), encoding="utf-8")
     in_and_out = runs[FULL].rows + runs[HOLDOUT].rows
     operating = runs[FULL].operating_threshold  # both runs use the same default assistant
-    plot_risk_coverage(args.out / RISK_COVERAGE_PNG, in_and_out, operating)
     summary = {"table": table_values(runs), "notes": notes, "wall_seconds": round(total, 1),
                "operating_threshold": operating,
                "risk_coverage": {s: c.to_dict() for s, c in risk_coverage_by_scope(in_and_out, operating).items()},
                "runs": {name: r.metrics.to_dict() for name, r in runs.items()}}
-    (args.out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n",
-                                           encoding="utf-8")
+    write_report(args.out, summary, [*table, "", *notes], json_name="summary.json", table_name="table.md")
+    plot_risk_coverage(args.out / RISK_COVERAGE_PNG, in_and_out, operating)
     print(f"\nwrote table.md, summary.json, {RISK_COVERAGE_PNG} and one folder a run to {args.out}", file=sys.stderr)
 
 
@@ -151,13 +148,11 @@ def table_values(runs: dict[str, EvalRun]) -> dict[str, dict[str, float | str | 
                     "from": source} for _, field, source in ROWS}
 
 
-def markdown_table(runs: dict[str, EvalRun], k: int) -> list[str]:
+def quality_table(runs: dict[str, EvalRun], k: int) -> list[str]:
     by_language = {name: runs[name].metrics.by_language for name in (FULL, HOLDOUT)}
-    lines = ["| metric | " + " | ".join(LANGUAGES) + " | from |", "|---|" + "---:|" * len(LANGUAGES) + "---|"]
-    for label, field, source in ROWS:
-        cells = [cell(field, by_language[source].get(lang)) for lang in LANGUAGES]
-        lines.append(f"| {label.format(k=k)} | " + " | ".join(cells) + f" | {source} |")
-    return lines
+    return markdown_table(("metric", *LANGUAGES, "from"),
+                          [(label.format(k=k), *(cell(field, by_language[source].get(lang)) for lang in LANGUAGES),
+                            source) for label, field, source in ROWS], align="l" + "r" * len(LANGUAGES) + "l")
 
 
 def run_notes(runs: dict[str, EvalRun], held: Dataset, total: float) -> list[str]:

@@ -25,11 +25,9 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -39,7 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa.store.local import versions  # noqa: E402
-from scale_report import write_report  # noqa: E402 — the table and the plot, beside this file
+import scale_report  # noqa: E402 — the table and the plot, beside this file
+from benchkit.timing import ms, percentiles, ratio, samples_over, timed, write_report  # noqa: E402 — beside it too
 from qa.records import Document, Passage, Sentence  # noqa: E402
 from qa.store.local.store import (FORMAT_VERSION, LEXICAL, MANIFEST, PASSAGE_INDEX, IndexStore, Manifest,  # noqa: E402
                       make_faiss_index, write_version)
@@ -130,11 +129,13 @@ def build(root: Path, documents: list[Document], passages: list[Passage], passag
     manifest = Manifest(FORMAT_VERSION, "intfloat/multilingual-e5-small", passage_vectors.shape[1], {}, {},
                         {"documents": len(documents), "passages": len(passages),
                          "sentences": len(sentence_vectors)}, "", {}, "", 0.0, {}, "passage: ")
-    started = time.perf_counter()
-    staging = versions.new_staging(root)
-    write_version(staging, manifest, documents, passages, passage_vectors, sentence_vectors, kind="exact")
-    versions.publish(root, staging)
-    return time.perf_counter() - started
+
+    def publish() -> None:
+        staging = versions.new_staging(root)
+        write_version(staging, manifest, documents, passages, passage_vectors, sentence_vectors, kind="exact")
+        versions.publish(root, staging)
+
+    return timed(publish)[1]
 
 
 def derive_approximate(exact_root: Path, root: Path, passage_vectors: np.ndarray) -> float:
@@ -150,10 +151,13 @@ def derive_approximate(exact_root: Path, root: Path, passage_vectors: np.ndarray
         elif path.name not in (PASSAGE_INDEX, MANIFEST, versions.PIN):
             target.parent.mkdir(parents=True, exist_ok=True)
             os.link(path, target)
-    started = time.perf_counter()
-    index = make_faiss_index(passage_vectors, "approximate")
-    faiss.write_index(index, str(staging / PASSAGE_INDEX))
-    seconds = time.perf_counter() - started
+
+    def write_index():
+        index = make_faiss_index(passage_vectors, "approximate")
+        faiss.write_index(index, str(staging / PASSAGE_INDEX))
+        return index
+
+    index, seconds = timed(write_index)
     manifest = Manifest.read_version(source, exact_root)
     files = {**manifest.files, PASSAGE_INDEX: (staging / PASSAGE_INDEX).stat().st_size}
     final = replace(manifest, files=files, index_type=type(index).__name__)
@@ -170,41 +174,32 @@ def measure(index: Path, queries: Path, exact_hits: Path | None) -> dict:
 
     data = np.load(queries, allow_pickle=False)
     texts, languages, vectors = list(data["questions"]), list(data["languages"]), data["vectors"]
-    started = time.perf_counter()
-    store = IndexStore.load(index)
-    load_s = time.perf_counter() - started
+    store, load_s = timed(lambda: IndexStore.load(index))
     rss_open = _rss("VmRSS")
     retriever = Retriever(store, Embedder.load(for_queries=True))
     depth = retriever.settings.candidates
 
-    def timed(call) -> list[float]:
-        for i in range(len(texts)):  # a warm-up pass: whichever call runs first would pay for the page faults
-            call(i)
-        out = []
-        for i in range(len(texts)):
-            started = time.perf_counter()
-            call(i)
-            out.append(1000 * (time.perf_counter() - started))
-        return out
+    def latency(call) -> dict[str, float]:
+        """p50 and p95 ms of a call a question, after an untimed pass (the first would pay for the page faults)."""
+        return percentiles(ms(samples_over(call, len(texts), warmup=len(texts))))
 
     hits: list[list[str]] = []
-    ours = timed(lambda i: hits.append([h.passage_id for h in retriever.rank(texts[i], languages[i], vectors[i], 10)]))
+    ours = latency(lambda i: hits.append([h.passage_id
+                                          for h in retriever.rank(texts[i], languages[i], vectors[i], 10)]))
     hits = hits[-len(texts):]
     memory = {"rss_peak_mb": _rss("VmHWM"), "rss_private_mb": _rss("RssAnon"), "rss_file_mb": _rss("RssFile")}
     # (read before the bare libraries run: bm25s maps the BM25 files a second time, which would count twice)
-    bare_faiss = timed(lambda i: store.passage_index.search(vectors[i][None, :], depth))
+    bare_faiss = latency(lambda i: store.passage_index.search(vectors[i][None, :], depth))
     import bm25s
 
     from qa.text import lexical_tokens
     model = bm25s.BM25.load(str(store.pin.path / LEXICAL), mmap=True, show_progress=False)  # the same files
-    bare_bm25 = timed(lambda i: model.get_scores([t for t in dict.fromkeys(lexical_tokens(texts[i]))
-                                                  if t in model.vocab_dict]))
+    bare_bm25 = latency(lambda i: model.get_scores([t for t in dict.fromkeys(lexical_tokens(texts[i]))
+                                                    if t in model.vocab_dict]))
     report = {"load_s": load_s, "rss_open_mb": rss_open, **memory,
               "rss_peak_with_bare_mb": _rss("VmHWM"), "index_type": type(store.passage_index).__name__,
-              "query_ms": _percentiles(ours), "bare_faiss_ms": _percentiles(bare_faiss),
-              "bare_bm25s_ms": _percentiles(bare_bm25)}
-    report["ratio_to_bare"] = report["query_ms"]["p50"] / (report["bare_faiss_ms"]["p50"]
-                                                           + report["bare_bm25s_ms"]["p50"])
+              "query_ms": ours, "bare_faiss_ms": bare_faiss, "bare_bm25s_ms": bare_bm25}
+    report["ratio_to_bare"] = ratio(ours["p50"], bare_faiss["p50"] + bare_bm25["p50"], digits=None)
     if exact_hits is None:
         return {**report, "hits": hits}
     _, truth = faiss.knn(vectors, np.ascontiguousarray(store.vectors), 10, faiss.METRIC_INNER_PRODUCT)
@@ -218,8 +213,7 @@ def measure(index: Path, queries: Path, exact_hits: Path | None) -> dict:
     for share in PROBE_SHARES:  # what other settings of nprobe would give: the evidence for the default
         store.passage_index.nprobe = max(1, round(share * store.passage_index.nlist))
         sweep.append({"nprobe": store.passage_index.nprobe, "share": share, "recall_at_10": recall(),
-                      "bare_faiss_ms": _percentiles(timed(lambda i: store.passage_index.search(vectors[i][None, :],
-                                                                                                 depth)))})
+                      "bare_faiss_ms": latency(lambda i: store.passage_index.search(vectors[i][None, :], depth))})
     store.passage_index.nprobe = chosen
     report["nprobe"], report["nlist"], report["probe_sweep"] = chosen, store.passage_index.nlist, sweep
     exact = json.loads(exact_hits.read_text(encoding="utf-8"))
@@ -236,14 +230,8 @@ def measure_capped(index: Path, queries: Path) -> dict:
     data = np.load(queries, allow_pickle=False)
     texts, languages, vectors = list(data["questions"]), list(data["languages"]), data["vectors"]
     retriever = Retriever(IndexStore.load(index), Embedder.load(for_queries=True))
-    passes = []
-    for _ in range(2):
-        times = []
-        for i in range(len(texts)):
-            started = time.perf_counter()
-            retriever.rank(texts[i], languages[i], vectors[i], 10)
-            times.append(1000 * (time.perf_counter() - started))
-        passes.append(_percentiles(times))
+    passes = [percentiles(ms(samples_over(lambda i: retriever.rank(texts[i], languages[i], vectors[i], 10),
+                                          len(texts)))) for _ in range(2)]
     return {"cold_pass_ms": passes[0], "warm_pass_ms": passes[1], "rss_peak_mb": _rss("VmHWM"),
             "rss_private_mb": _rss("RssAnon")}
 
@@ -287,10 +275,6 @@ def _rss(field: str) -> float:
     return float("nan")
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
-    return {"p50": statistics.median(values), "p95": float(np.percentile(values, 95))}
-
-
 def run_child(index: Path, queries: Path, exact_hits: Path | None) -> dict:
     command = [sys.executable, __file__, "--measure", str(index), "--query-file", str(queries)]
     if exact_hits is not None:
@@ -327,9 +311,9 @@ def main() -> None:
                  vectors=pool["question_vectors"])
         rows = []
         for n in args.sizes:
-            started = time.perf_counter()
-            documents, passages, passage_vectors, sentence_vectors = synthesise(pool, n, scratch)
-            print(f"{n}: synthesised in {time.perf_counter() - started:.0f} s", flush=True)
+            (documents, passages, passage_vectors, sentence_vectors), seconds = timed(
+                lambda: synthesise(pool, n, scratch))
+            print(f"{n}: synthesised in {seconds:.0f} s", flush=True)
             exact_root, approximate_root = scratch / f"{n}-exact", scratch / f"{n}-approximate"
             build_s = build(exact_root, documents, passages, passage_vectors, sentence_vectors)
             ivf_s = derive_approximate(exact_root, approximate_root, passage_vectors)
@@ -351,8 +335,8 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
             shutil.rmtree(exact_root)
             shutil.rmtree(approximate_root)
-            (OUT / "report.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
-        write_report(rows, OUT)
+            write_report(OUT, rows)
+        scale_report.write_report(rows, OUT)
     finally:
         if args.scratch is None:
             shutil.rmtree(scratch, ignore_errors=True)

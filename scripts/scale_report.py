@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from benchkit.timing import markdown_table  # scripts/benchkit, beside this file
+
 COLUMNS = ("passages", "index", "build s", "load s", "RSS open MB", "RSS peak MB",
            "of which file pages MB", "private MB", "query p50 ms", "query p95 ms",
            "bare FAISS p50 ms", "bare bm25s p50 ms", "ratio to bare", "recall@10", "same top-1")
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    body: list[list[str]] = []
     for row in rows:
         for kind in ("exact", "approximate"):
             m = row[kind]
@@ -22,8 +24,8 @@ def table(rows: list[dict]) -> str:
                      f"{m['bare_bm25s_ms']['p50']:.1f}", f"{m['ratio_to_bare']:.2f}",
                      f"{m['recall_at_10']:.3f}" if "recall_at_10" in m else "1 (exact)",
                      f"{m['same_top1_as_exact']:.3f}" if "same_top1_as_exact" in m else "–"]
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            body.append(cells)
+    return "\n".join(markdown_table(COLUMNS, body, align="l" * len(COLUMNS)))
 
 
 def plot(rows: list[dict], path: Path) -> None:

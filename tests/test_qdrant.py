@@ -4,13 +4,14 @@ candidates and hits as FAISS for the same seeds, atomic alias switches, the CLI 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from conftest import SEEDS, load_gold
-from qa.store.location import index_location, is_remote
+from qa.store.location import parse_index
 from qa.errors import InvalidStoreURLError
 from qa.store.qdrant.connection import DEFAULT_PORT, QdrantLocation
 from qa.store.qdrant.store import token_id
@@ -25,8 +26,12 @@ def test_url_forms(tmp_path):
     local = QdrantLocation.parse(f"qdrant+path:{tmp_path}/store/docs")
     assert (local.folder, local.collection) == (tmp_path / "store", "docs")
     assert QdrantLocation.parse(f"qdrant+path://{tmp_path}/docs").folder == tmp_path
-    assert is_remote("qdrant://h/x") and is_remote("qdrant+path:f/x") and not is_remote("index")
-    assert index_location("qdrant://h/x") == "qdrant://h/x" and index_location("index").name == "index"
+    remote, local_mode, folder = parse_index("qdrant://h/x"), parse_index("qdrant+path:f/x"), parse_index("index")
+    assert (remote.cli_argument, local_mode.cli_argument) == ("--store qdrant://h/x", "--store qdrant+path:f/x")
+    assert (str(remote), remote.location) == ("qdrant://h/x", "qdrant://h/x")
+    assert (folder.cli_argument, folder.location) == ("--index index", Path("index"))
+    assert parse_index(Path("qdrant://h/x")).location == Path("qdrant:/h/x")  # a Path is a folder, always
+    assert parse_index(remote) is remote
 
 
 @pytest.mark.parametrize("url", ["qdrant://host", "qdrant://host/", "qdrant://:6333/x", "qdrant://h:99999/x",
@@ -119,7 +124,7 @@ def test_answer_citations_quote_the_document(qdrant_url, embedder):
 @pytest.mark.slow
 def test_rebuild_switches_the_alias_atomically(qdrant_url, embedder):
     from qa import Engine, Retriever, build_index
-    from qa.store.location import current_version
+    from qa import current_version
     from qa.store.qdrant.connection import meta_collection
 
     before = current_version(qdrant_url)

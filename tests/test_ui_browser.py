@@ -299,10 +299,11 @@ def test_an_llm_answer_streams_in_as_it_is_written_then_links_its_citations(page
         }).observe(document.querySelector('#qa-chat'), {subtree: true, childList: true, characterData: true});
     }""")
     final = "Hiệp định ngừng bắn được ký tại Moscow ngày 15 tháng 5 năm 1994 [1]."
-    ask(page, "Hiệp định ngừng bắn được ký ở đâu?", final)
+    written = final + " Viết bởi fake-model · đã kiểm tra trích dẫn"  # the answer names the model that wrote it
+    ask(page, "Hiệp định ngừng bắn được ký ở đâu?", written)
     texts = [t for t in page.evaluate("window.__texts") if "Hiệp định" in t]
     assert len(texts) >= 4 and texts[0] != final  # the words arrived one after another, not all at once
     page.wait_for_selector("#qa-chat a.qa-marker")  # linked once the answer is verified
-    assert page.locator("#qa-chat a.qa-marker").count() == 1 and last_answer(page) == final
+    assert page.locator("#qa-chat a.qa-marker").count() == 1 and last_answer(page) == written
     card = page.locator("#qa-sources-box details.qa-turn[open] article.qa-source").first
     assert "Moscow" in card.inner_text()

@@ -26,7 +26,7 @@ def build_app(source: qa.Engine | qa.Assistant | qa.Retriever | Callable[[], qa.
               index_dir: Path | str | None = None, seeds_dir: Path | str | None = None,
               feedback_path: Path | str = DEFAULT_FEEDBACK_PATH, stream_delay: float = 0.02,
               default_k: int = DEFAULT_K, examples: Sequence[str] | None = None, model: str | None = None,
-              manage_documents: bool = False) -> gr.Blocks:
+              manage_documents: bool = False, writer: str | None = None) -> gr.Blocks:
     """The chat page plus the API endpoints /ask, /search and /feedback.
 
     `source`: an engine, or what to build one from (an assistant or retriever already loaded, or a function that
@@ -34,13 +34,13 @@ def build_app(source: qa.Engine | qa.Assistant | qa.Retriever | Callable[[], qa.
     the index is missing or stale; the engine picks up a rebuilt index. With both, the page lists the documents;
     with `manage_documents` too (off unless asked), it also uploads and removes them, re-indexing in the
     background. `examples`: None takes them from
-    the indexed corpus (`qa.example_questions`).
+    the indexed corpus (`qa.example_questions`). `writer`: the LLM that writes the answers, named on the page.
     """
     engine = source if isinstance(source, qa.Engine) else qa.Engine(source, index_dir=index_dir)
     if examples is None:
-        examples = qa.example_questions(engine.index_dir) if engine.index_dir is not None else []
+        examples = qa.example_questions(engine.index) if engine.index is not None else []
     chat = Chat(engine, FeedbackLog(feedback_path), seeds_dir=Path(seeds_dir) if seeds_dir is not None else None,
-                model=model, stream_delay=stream_delay)
+                model=model, stream_delay=stream_delay, writer=writer)
 
     with gr.Blocks(title=TITLE, fill_width=False) as demo:
         gr.HTML(f'<div class="qa-header"><h1>{escape_html(TITLE)}</h1>'
@@ -87,9 +87,9 @@ def build_app(source: qa.Engine | qa.Assistant | qa.Retriever | Callable[[], qa.
         details_box.change(chat.rerender, [turns_state, details_box], [sources], api_visibility="private",
                            queue=False)
         demo.load(chat.banner, None, [status], api_visibility="private", queue=False)
-        if seeds_dir is not None and engine.index_dir is not None:
-            panel = DocumentsPanel(Path(seeds_dir), engine.index_dir, qa.BackgroundIndexer(
-                seeds_dir, engine.index_dir, model, embedder=engine.loaded_embedder), manage=manage_documents)
+        if seeds_dir is not None and engine.index is not None:
+            panel = DocumentsPanel(Path(seeds_dir), engine.index, qa.BackgroundIndexer(
+                seeds_dir, engine.index, model, embedder=engine.loaded_embedder), manage=manage_documents)
             demo.load(panel.view, None, build_panel(panel), api_visibility="private",
                       queue=False)
             demo.documents_panel = panel  # for tests

@@ -34,8 +34,10 @@ class Chat:
     """The handlers of one page, over one engine and one feedback log."""
 
     def __init__(self, engine: qa.Engine, feedback_log: FeedbackLog, *, seeds_dir: Path | None = None,
-                 model: str | None = None, stream_delay: float = 0.02) -> None:
+                 model: str | None = None, stream_delay: float = 0.02, writer: str | None = None) -> None:
+        """`writer`: the LLM that writes the answers (`--llm`), named while it writes and under its answers."""
         self.engine = engine
+        self.writer = writer
         self.feedback_log = feedback_log
         self.votes = RateLimit()  # per client, for the chat's thumbs and /feedback together
         self.seeds_dir = seeds_dir
@@ -59,7 +61,8 @@ class Chat:
         if stripped:
             history.append({"role": "user", "content": escape_text(
                 stripped if len(stripped) <= qa.MAX_QUESTION_CHARS else shorten(stripped, 300))})
-        history.append({"role": "assistant", "content": f"<em>{escape_html(say('searching', language))}</em>"})
+        waiting = say("searching_llm", language, model=self.writer) if self.writer else say("searching", language)
+        history.append({"role": "assistant", "content": f"<em>{escape_html(waiting)}</em>"})
         turn["message_index"] = len(history) - 1
         yield history, gr.skip(), turns, ""
         try:
@@ -74,7 +77,7 @@ class Chat:
                         break
                     if held:
                         shown += held
-                        history[-1] = {"role": "assistant", "content": escape_text(shown)}
+                        history[-1] = {"role": "assistant", "content": self.writing(shown, language)}
                         pace.wait()
                         yield history, gr.skip(), gr.skip(), gr.skip()
                     held = event
@@ -85,7 +88,8 @@ class Chat:
                         language=answer.language)
             turns = (turns + [turn])[-MAX_TURNS_SHOWN * 2:]
             markers = [c.marker for c in answer.citations]
-            history[-1] = {"role": "assistant", "content": chat_markup(answer.answer, number, markers)}
+            history[-1] = {"role": "assistant",
+                           "content": chat_markup(answer.answer, number, markers) + writer_note(answer)}
             pace.wait()
             yield history, render_sources(turns, show_details), turns, gr.skip()
         except Exception as error:  # noqa: BLE001 — every failure becomes a message, never a trace
@@ -94,6 +98,11 @@ class Chat:
             history[-1] = {"role": "assistant", "content": escape_text(message)}
             turns = [t for t in turns if t is not turn] + [turn]
             yield history, render_sources(turns, show_details), turns, gr.skip()
+
+    def writing(self, shown: str, language: str | None) -> str:
+        """The answer so far while it streams in, under who is writing it when an LLM is."""
+        lead = f"<em>{escape_html(say('writing', language, model=self.writer))}</em>\n\n" if self.writer else ""
+        return lead + escape_text(shown)
 
     def on_like(self, turns: list, data: gr.LikeData, request: gr.Request = None) -> None:
         try:
@@ -226,8 +235,8 @@ def whole_k(value: Any) -> int:
 
 def index_note(engine: qa.Engine, seeds_dir: Path | None, model: str | None = None) -> str | None:
     """A banner for the page when the index is missing, being rebuilt or stale; None when all is well."""
-    if engine.index_dir is not None and seeds_dir is not None and seeds_dir.is_dir():
-        state = qa.index_status(seeds_dir, engine.index_dir, model)
+    if engine.index is not None and seeds_dir is not None and seeds_dir.is_dir():
+        state = qa.index_status(seeds_dir, engine.index, model)
         if state.state == "missing" and not engine.loaded:
             return say("no_index", None)
         if state.state == "stale":
@@ -237,3 +246,14 @@ def index_note(engine: qa.Engine, seeds_dir: Path | None, model: str | None = No
     if engine.last_error is not None and not engine.loaded:
         return describe_error(engine.last_error, "")
     return None
+
+
+def writer_note(answer: qa.Answer) -> str:
+    """Under an answer an LLM was asked for: which model wrote it, or why its answer was not used."""
+    if answer.model is None:
+        return ""
+    if answer.backend == "llm":
+        note = say("written_by", answer.language, model=answer.model)
+    else:
+        note = say("llm_unused", answer.language, model=answer.model, reason=answer.fallback_reason or "?")
+    return f"\n\n<small>{escape_html(note)}</small>"

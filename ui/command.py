@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from qa import SkippedDocumentWarning
-from qa.cli.options import common_options, llm_options, model_option, reports_errors, store_option
+from qa import Index, SkippedDocumentWarning
+from qa.cli.options import common_options, llm_options, model_option, open_llm, reports_errors, store_option
 from ui.feedback import DEFAULT_FEEDBACK_PATH
 
 
@@ -34,19 +34,19 @@ from ui.feedback import DEFAULT_FEEDBACK_PATH
 @model_option
 @llm_options
 @reports_errors
-def chat_command(seeds_dir: Path, index_dir: Path | str, host: str, port: int, share: bool, auth: str | None,
+def chat_command(seeds_dir: Path, index_dir: Index, host: str, port: int, share: bool, auth: str | None,
                  feedback_path: Path, mcp: bool, manage_documents: bool, model: str | None, llm_url: str | None,
                  llm_model: str | None, llm_key: str | None) -> None:
     """Open the chat in the browser: cited answers in Vietnamese or English, plus the /ask and /search API."""
-    from qa import LLMFallbackWarning, LLMSettings, index_status
+    from qa import LLMFallbackWarning, index_status
     from ui.server import LOOPBACK, check_exposure, launch
 
     check_exposure(host, auth, mcp=mcp, manage_documents=manage_documents)  # a malformed --auth fails here too
-    llm = LLMSettings.from_env(llm_url, llm_model, llm_key)
+    llm = open_llm(llm_url, llm_model, llm_key)
     status = index_status(seeds_dir, index_dir, model) if Path(seeds_dir).is_dir() else None
     if status is not None and status.state == "missing":
         click.echo(f"Warning: no index in {index_dir} yet; the page will say so until you run: "
-                   f"qa index --seeds {seeds_dir} {_option(index_dir)}", err=True)
+                   f"qa index --seeds {seeds_dir} {index_dir.cli_argument}", err=True)
     elif status is not None and status.state != "fresh":
         click.echo(f"Warning: the index is {status.state} ({status.reason}); run: qa index", err=True)
     if host not in LOOPBACK and not auth:
@@ -64,9 +64,3 @@ def chat_command(seeds_dir: Path, index_dir: Path | str, host: str, port: int, s
         launch(index_dir, seeds_dir, host=host, port=port, share=share, auth=auth, feedback_path=feedback_path,
                model=model, llm=llm, mcp=mcp, manage_documents=manage_documents, quiet=True)
 
-
-def _option(index_dir: Path | str) -> str:
-    """How `qa index` is told about this index: --store for a Qdrant URL, else --index."""
-    from qa.store.location import is_remote
-
-    return f"--store {index_dir}" if is_remote(index_dir) else f"--index {index_dir}"

@@ -30,7 +30,7 @@ ACCEPTED = [".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt"]
 class DocumentsPanel:
     """The handlers of the panel; every one returns (table, status, names for the remove list)."""
 
-    def __init__(self, seeds_dir: Path, index_dir: Path, indexer: qa.BackgroundIndexer,
+    def __init__(self, seeds_dir: Path, index_dir: qa.Index, indexer: qa.BackgroundIndexer,
                  max_bytes: int = qa.MAX_DOCUMENT_BYTES, manage: bool = True) -> None:
         """`manage`: uploads and removals are offered (`qa chat --manage-documents`); else the list only."""
         self.seeds_dir, self.index_dir, self.indexer, self.max_bytes = seeds_dir, index_dir, indexer, max_bytes

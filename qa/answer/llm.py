@@ -63,11 +63,11 @@ class ChatClient:
         return {"model": self.settings.model, "messages": list(messages), "stream": True, "temperature": 0,
                 "max_tokens": self.settings.max_tokens}
 
-    def stream(self, messages: Sequence[Mapping[str, str]]) -> Iterator[str]:
+    def stream(self, messages: Sequence[Mapping[str, str]], stats: dict | None = None) -> Iterator[str]:
         """The answer's content deltas as they arrive. Raises `LLMError` on any failure: no connection, no reply
         within the timeout, an HTTP error, a stream that is not chat-completion chunks ending in [DONE], or an
         answer not complete within the deadline (counted from the request). Closing the generator half-way hangs
-        up at once and stops its deadline timer."""
+        up at once and stops its deadline timer. `stats`, when given, receives the server's token counts."""
         started = time.monotonic()
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream", "User-Agent": "hoidap"}
         if self.settings.api_key:
@@ -83,11 +83,12 @@ class ChatClient:
         with response, Deadline(response, started + self.deadline) as deadline:
             try:
                 if response.headers.get_content_type() == "application/json":  # the server ignored "stream"
-                    content = _message_content(_json(response.read().decode("utf-8", "replace")))
+                    body = _json(response.read().decode("utf-8", "replace"))
+                    _counts(body, stats)
                     deadline.check()
-                    yield content
+                    yield _message_content(body)
                 else:
-                    for delta in _sse_deltas(response):
+                    for delta in _sse_deltas(response, stats):
                         deadline.check()
                         yield delta
             except (LLMError, OSError, http.client.HTTPException) as error:
@@ -141,10 +142,10 @@ class Deadline:
                 pass  # already closed by the server
 
 
-def _sse_deltas(lines: Iterator[bytes]) -> Iterator[str]:
+def _sse_deltas(lines: Iterator[bytes], stats: dict | None = None) -> Iterator[str]:
     """`choices[0].delta.content` of each `data: {...}` line, up to `data: [DONE]`. Other SSE fields (event:, id:,
     retry:), comments and blank lines are skipped. A stream that ends with neither [DONE] nor a finish_reason was
-    cut short and raises."""
+    cut short and raises. Token counts a chunk carries go into `stats`."""
     finished = False
     for raw in lines:
         line = raw.decode("utf-8", "replace").rstrip("\r\n")
@@ -154,6 +155,7 @@ def _sse_deltas(lines: Iterator[bytes]) -> Iterator[str]:
         if payload == "[DONE]":
             return
         chunk = _json(payload)
+        _counts(chunk, stats)
         choices = chunk.get("choices")
         if not isinstance(choices, list):
             raise LLMError(f"a stream chunk has no choices: {payload[:_ERROR_DETAIL_CHARS]}")
@@ -171,6 +173,22 @@ def _sse_deltas(lines: Iterator[bytes]) -> Iterator[str]:
         finished = finished or bool(choice.get("finish_reason"))
     if not finished:
         raise LLMError("the stream ended before data: [DONE]")
+
+
+def _counts(chunk: dict, stats: dict | None) -> None:
+    """The token counts a reply reports: llama.cpp's "timings" (with its rates), else OpenAI's "usage"."""
+    if stats is None:
+        return
+    timings, usage = chunk.get("timings"), chunk.get("usage")
+    if isinstance(timings, dict):
+        for key, name in (("prompt_n", "prompt_tokens"), ("prompt_per_second", "prompt_tokens_per_second"),
+                          ("predicted_n", "generated_tokens"), ("predicted_per_second", "generated_tokens_per_second")):
+            if isinstance(timings.get(key), (int, float)):
+                stats[name] = round(float(timings[key]), 2) if "second" in name else int(timings[key])
+    elif isinstance(usage, dict):
+        for key, name in (("prompt_tokens", "prompt_tokens"), ("completion_tokens", "generated_tokens")):
+            if isinstance(usage.get(key), int):
+                stats.setdefault(name, usage[key])
 
 
 def _json(payload: str) -> dict:
@@ -314,22 +332,34 @@ class LLMAnswerer(Answerer):
             return
         hits = result.hits[:self.settings.max_passages]
         parts: list[str] = []
+        stats: dict = {}
+        started = time.monotonic()
         try:
-            for delta in self.client.stream(build_messages(result.query, result.language, hits)):
+            for delta in self.client.stream(build_messages(result.query, result.language, hits), stats):
+                if not parts:
+                    stats["first_token_seconds"] = round(time.monotonic() - started, 3)
                 parts.append(delta)
                 yield delta
         except LLMError as error:
-            yield _fall_back(fallback, str(error))
+            yield self._fall_back(fallback, str(error), _generation(stats, started))
             return
+        generation = _generation(stats, started)
         text, order = verify("".join(parts), len(hits))
         if not order:
-            yield _fall_back(fallback, "the answer cites none of the passages it was given")
+            yield self._fall_back(fallback, "the answer cites none of the passages it was given", generation)
             return
         citations = [self._cite(marker, hits[old - 1], fallback) for marker, old in enumerate(order, start=1)]
         short = fallback.short_answer
         if short and short.casefold() not in text.casefold():
             short = None
-        yield replace(fallback, answer=renumber(text, order), short_answer=short, citations=citations, backend="llm")
+        yield replace(fallback, answer=renumber(text, order), short_answer=short, citations=citations, backend="llm",
+                      model=self.settings.model, generation=generation)
+
+    def _fall_back(self, fallback: Answer, reason: str, generation: dict) -> Answer:
+        warnings.warn(f"The LLM answer could not be used ({reason}); showing the extractive answer.",
+                      LLMFallbackWarning, stacklevel=3)
+        return replace(fallback, backend="extractive", fallback_reason=reason, model=self.settings.model,
+                       generation=generation)
 
     def _cite(self, marker: int, hit: Hit, fallback: Answer) -> AnswerCitation:
         """The cited passage, quoting the sentence the extractive answer chose from it if it chose one (the one
@@ -342,7 +372,5 @@ class LLMAnswerer(Answerer):
                                  self.extractive.store.documents[passage.document])
 
 
-def _fall_back(fallback: Answer, reason: str) -> Answer:
-    warnings.warn(f"The LLM answer could not be used ({reason}); showing the extractive answer.",
-                  LLMFallbackWarning, stacklevel=3)
-    return replace(fallback, backend="extractive", fallback_reason=reason)
+def _generation(stats: dict, started: float) -> dict:
+    return {"seconds": round(time.monotonic() - started, 3), **stats}

@@ -75,6 +75,11 @@ class Answer:
     retrieved: list[Hit] = field(default_factory=list, repr=False)
     short_span: ShortSpan | None = None  # the reader's span, when the answer has one
     candidate_short: str | None = None  # when abstaining: the short answer that was withheld
+    # The LLM that wrote the answer (backend "llm"), or whose answer was not used (then `fallback_reason` says why).
+    model: str | None = None
+    # What the LLM call cost, when one was made (also for a fallback): seconds, seconds to the first token, and the
+    # server's own token counts and rates where it reports them (llama.cpp's "timings", OpenAI's "usage").
+    generation: dict | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -90,6 +95,8 @@ class Answer:
             "candidate": self.candidate,
             "fallback_reason": self.fallback_reason,
             "short_span": None if self.short_span is None else asdict(self.short_span),
+            "model": self.model,
+            "generation": self.generation,
         }
 
 

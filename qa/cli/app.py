@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 import click
 
 from qa.cli.options import (common_options, echo_build_report, fail, json_option, llm_options, model_option,
-                             open_retriever, reports_errors, store_option)
+                             open_llm, open_retriever, reports_errors, store_option)
 from qa.errors import InvalidArgumentError, InvalidQuestionError
 
 if TYPE_CHECKING:
-    from qa import Answer, AnswerEvent
+    from qa import Answer, AnswerEvent, Index
 
 
 COMMANDS_GROUP = "qa.commands"  # entry-point group of the commands other installed packages add (ui: `qa chat`)
@@ -106,13 +106,12 @@ def index_command(seeds_dir: Path, index_dir: Path, model: str | None, force: bo
 @model_option
 @json_option
 @reports_errors
-def status_command(seeds_dir: Path, index_dir: Path, model: str | None, as_json: bool) -> None:
+def status_command(seeds_dir: Path, index_dir: Index, model: str | None, as_json: bool) -> None:
     """Say whether the index is missing, stale or up to date, without loading the model."""
-    from qa.store.location import read_manifest
     from qa.indexing.index import index_status
 
     status = index_status(seeds_dir, index_dir, model)
-    manifest = asdict(read_manifest(index_dir)) if status.state in ("fresh", "stale") else None
+    manifest = asdict(index_dir.read_manifest()) if status.state in ("fresh", "stale") else None
     if as_json:
         click.echo(json.dumps({"state": status.state, "reason": status.reason, "manifest": manifest},
                               ensure_ascii=False))
@@ -162,12 +161,12 @@ def search_command(question: str | None, seeds_dir: Path, index_dir: Path, model
 def ask_command(question: str | None, seeds_dir: Path, index_dir: Path, model: str | None, k: int, batch: bool,
                 llm_url: str | None, llm_model: str | None, llm_key: str | None, as_json: bool) -> None:
     """Answer QUESTION in its own language with quoted, cited sentences (or say the documents do not answer)."""
-    from qa import Assistant, LLMSettings, final_answer
+    from qa import Assistant, final_answer
     from qa.retrieval.retriever import validate_k
 
     validate_k(k)
     assistant = Assistant(open_retriever(seeds_dir, index_dir, model),
-                          llm=LLMSettings.from_env(llm_url, llm_model, llm_key))
+                          llm=open_llm(llm_url, llm_model, llm_key))
     if batch:
         run_batch(lambda q: assistant.ask(q, k=k).to_dict(), key="question")
         return

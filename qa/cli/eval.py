@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from qa.cli.options import (common_options, fail, json_option, llm_options, model_option, open_retriever,
+from qa.cli.options import (common_options, fail, json_option, llm_options, model_option, open_llm, open_retriever,
                              reports_errors)
 
 if TYPE_CHECKING:  # the engine is imported when the command runs, so `qa --help` stays fast
     from rich.console import Console
-
-    from qa.answer import LLMSettings
 
     from qa.evaluation.datasets import Dataset
     from qa.evaluation.records import EvalMetrics
@@ -67,14 +65,11 @@ def eval_command(dataset_path: Path, questions_path: Path | None, k: int, holdou
     earlier questions) makes it a follow-up. Ctrl-C stops early and keeps the finished rows (exit 130)."""
     from rich.console import Console
 
-    from qa.answer import LLMSettings
-
     from qa.evaluation.datasets import DatasetError, hold_out, load_dataset
     from qa.retrieval.retriever import validate_k
 
     errors = Console(stderr=True)
     validate_k(k)
-    llm = LLMSettings.from_env(llm_url, llm_model, llm_key)
     if holdout_seed is not None and holdout is None:
         fail("--holdout-seed needs --holdout FRACTION", 2)
     seed = holdout_seed or 0
@@ -86,6 +81,7 @@ def eval_command(dataset_path: Path, questions_path: Path | None, k: int, holdou
     except DatasetError as error:
         fail(str(error), 2)
     out_dir = out_dir or default_out_dir(dataset_path, questions_path, holdout, seed)
+    llm = open_llm(llm_url, llm_model, llm_key)
     started = time.perf_counter()
     run = _run(dataset, k, seeds_dir, index_dir, model, llm, out_dir, errors)
     seconds = time.perf_counter() - started
@@ -144,7 +140,7 @@ def _run(dataset: Dataset, k: int, seeds_dir: Path, index_dir: Path, model: str 
     if dataset.needs_own_index:
         embedder = Embedder.load(model)
     else:
-        retriever = open_retriever(Path(seeds_dir), Path(index_dir), model)
+        retriever = open_retriever(Path(seeds_dir), index_dir, model)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("eta"), TimeRemainingColumn())
     with RowWriter(out_dir / "per_question.jsonl") as writer, \

@@ -7,11 +7,16 @@ import warnings
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from qa.errors import (DocumentRejectedError, IndexNotFoundError, InvalidArgumentError, InvalidQuestionError,
                        InvalidStoreURLError, QAError, SeedsNotFoundError, SeedUnreadableError)
+
+if TYPE_CHECKING:
+    from qa.answer.records import LLMSettings
+    from qa.store.base import Index
 
 USAGE_ERRORS = (InvalidQuestionError, InvalidArgumentError, SeedsNotFoundError, SeedUnreadableError,
                 IndexNotFoundError, DocumentRejectedError, InvalidStoreURLError)
@@ -47,16 +52,24 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def common_options(command: Callable) -> Callable:
-    command = click.option("--index", "index_dir", type=click.Path(path_type=Path), default=Path("index"),
-                           show_default=True, help="Folder of the built index.")(command)
-    command = click.option("--seeds", "seeds_dir", type=click.Path(path_type=Path), default=Path("seeds"),
-                           show_default=True, help="Folder of input documents (.txt, .md, .pdf, .docx, .html).")(command)
-    return command
+    """--index and --seeds. The command receives the index already parsed (`qa.store.location.parse_index`): a
+    `qa.store.base.Index`, whose `str()` is the folder or URL as given."""
+
+    @wraps(command)
+    def with_index(*args, index_dir: Path, **kwargs):
+        from qa.store.location import parse_index
+
+        return command(*args, index_dir=parse_index(index_dir), **kwargs)
+
+    wrapped = click.option("--index", "index_dir", type=click.Path(path_type=Path), default=Path("index"),
+                           show_default=True, help="Folder of the built index.")(with_index)
+    return click.option("--seeds", "seeds_dir", type=click.Path(path_type=Path), default=Path("seeds"),
+                        show_default=True, help="Folder of input documents (.txt, .md, .pdf, .docx, .html).")(wrapped)
 
 
 def store_option(command: Callable) -> Callable:
     """--store URL: the index in Qdrant instead of the --index folder (it wins over --index). The command still
-    receives it as `index_dir`, kept a `str` (a `Path` would collapse the URL's "//")."""
+    receives it as `index_dir`, parsed (`qa.store.location.parse_index`), after the URL's form is checked."""
 
     def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
         if value is not None:
@@ -71,7 +84,9 @@ def store_option(command: Callable) -> Callable:
     @wraps(command)
     def with_store(*args, store: str | None = None, **kwargs):
         if store is not None:
-            kwargs["index_dir"] = store
+            from qa.store.location import parse_index
+
+            kwargs["index_dir"] = parse_index(store)
         return command(*args, **kwargs)
 
     return click.option("--store", metavar="URL", default=None, envvar="QA_STORE", show_envvar=True, callback=check,
@@ -115,7 +130,7 @@ def model_option(command: Callable) -> Callable:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
-def echo_build_report(report, index_dir: Path, as_json: bool) -> None:
+def echo_build_report(report, index_dir: Index, as_json: bool) -> None:
     """What `qa index` (and `qa add` / `qa remove`, which re-index) print about a build."""
     import json
     from dataclasses import asdict
@@ -137,23 +152,43 @@ def llm_options(command: Callable) -> Callable:
     command = click.option("--llm-key", metavar="KEY", envvar="QA_LLM_API_KEY", show_envvar=True,
                            help="API key for --llm.")(command)
     command = click.option("--llm-model", metavar="NAME", envvar="QA_LLM_MODEL", show_envvar=True,
-                           help="Model name for --llm.")(command)
-    command = click.option("--llm", "llm_url", metavar="URL", envvar="QA_LLM_URL", show_envvar=True,
-                           help="OpenAI-compatible server (Ollama, vLLM, llama.cpp) that writes the answer; "
-                                "citations are verified, and any failure falls back to the extractive answer.")(command)
+                           help="Model name for --llm URL; with --llm local, the path of a .gguf model file "
+                                "[default: the bundled Qwen2.5-Coder-0.5B-Instruct].")(command)
+    command = click.option("--llm", "llm_url", metavar="URL|local", envvar="QA_LLM_URL", show_envvar=True,
+                           help="OpenAI-compatible server (Ollama, vLLM, llama.cpp) that writes the answer, or "
+                                "'local' to start llama.cpp here (pip install -e '.[local-llm]'); citations are "
+                                "verified, and any failure falls back to the extractive answer.")(command)
     return command
 
 
-def open_retriever(seeds_dir: Path, index_dir: Path | str, model: str | None):
+def open_llm(url: str | None, model: str | None, key: str | None) -> LLMSettings | None:
+    """The --llm settings: None (off), a server's URL, or `local`: llama.cpp's server started now and stopped
+    when the command ends (`qa.answer.local_llm`)."""
+    from qa.answer.local_llm import LOCAL, LocalLLM
+    from qa.answer.records import LLMSettings
+
+    if url is None or url.strip() != LOCAL:
+        return LLMSettings.from_env(url, model, key)
+    server = LocalLLM.start(model, log=lambda message: click.echo(message, err=True))
+    click.get_current_context().call_on_close(server.stop)
+    click.echo(f"llama.cpp is serving {server.model.name} at {server.url}.", err=True)
+    return server.settings
+
+
+def open_retriever(seeds_dir: Path, index_dir: Index, model: str | None):
     """The retriever over `index_dir` (with the model it was built with), warning, not failing, when the seeds
-    changed since the build: a stale index still answers, but from the old seeds."""
-    from qa.store.location import read_manifest
-    from qa.indexing.index import index_status
+    changed since the build: a stale index still answers, but from the old seeds. The version is opened once:
+    a missing index is a clear error before the model loads, and the staleness check reads the manifest it holds."""
+    from qa.indexing.index import manifest_status
     from qa.retrieval.retriever import Retriever
 
-    manifest = read_manifest(index_dir)  # a missing index is a clear error before the model loads
+    store = index_dir.open()
     if Path(seeds_dir).is_dir():
-        status = index_status(seeds_dir, index_dir, model or manifest.model)
+        try:
+            status = manifest_status(store.manifest, seeds_dir, model or store.manifest.model)
+        except BaseException:
+            store.close()
+            raise
         if status.state == "stale":
             click.echo(f"Warning: the index is stale ({status.reason}); run: qa index", err=True)
-    return Retriever.load(index_dir, model)
+    return Retriever.over(index_dir, store, model)

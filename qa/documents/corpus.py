@@ -19,10 +19,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.documents.reading import seed_files
 from qa.errors import DocumentRejectedError, InvalidArgumentError, QAError
 from qa.documents.formats import DEFAULT_LIMITS, SUFFIXES, ParseLimits, UnreadableDocumentError
+
+if TYPE_CHECKING:
+    from qa.store.base import Index
 
 MAX_DOCUMENT_BYTES = 100 * 1024 * 1024  # a 1,000-page PDF is a few tens of MB
 MAX_NAME_BYTES = 200  # of the 255 most file systems allow, leaving room for the temporary names beside it
@@ -169,15 +173,15 @@ def remove_document(seeds_dir: Path | str, name: str) -> Path:
     return path
 
 
-def list_documents(seeds_dir: Path | str, index_dir: Path | str | None = None) -> list[DocumentInfo]:
+def list_documents(seeds_dir: Path | str, index_dir: Path | str | Index | None = None) -> list[DocumentInfo]:
     """The seeds folder's documents, with what the index (when there is one) holds of each."""
-    from qa.store.location import open_store
+    from qa.store.location import parse_index
 
     seeds_dir = Path(seeds_dir)
     indexed: dict[str, tuple[str, str, int | None, int]] = {}
     if index_dir is not None:
         try:
-            store = open_store(index_dir)
+            store = parse_index(index_dir).open()
         except (QAError, OSError):
             store = None
         if store is not None:
@@ -202,14 +206,14 @@ def list_documents(seeds_dir: Path | str, index_dir: Path | str | None = None) -
     return infos
 
 
-def example_questions(index_dir: Path | str, limit: int = 4) -> list[str]:
+def example_questions(index_dir: Path | str | Index, limit: int = 4) -> list[str]:
     """Questions to offer a newcomer, made from the indexed corpus itself: its section headings (else its
     document titles), in each document's language, plus one asked in English across languages when the corpus
     is Vietnamese. Empty when there is no index."""
-    from qa.store.location import open_store
+    from qa.store.location import parse_index
 
     try:
-        store = open_store(index_dir)
+        store = parse_index(index_dir).open()
     except (QAError, OSError):
         return []
     try:

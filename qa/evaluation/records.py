@@ -49,6 +49,8 @@ class QuestionResult:
     good_citations: int  # citations whose quote holds a gold answer
     latency_ms: float
     checks: dict[str, Any] = field(default_factory=dict)
+    # With --llm: who wrote the answer (backend, model), why the LLM's was not used, and what its call cost.
+    llm: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:

@@ -140,7 +140,10 @@ def judge_question(question: GoldQuestion, result: SearchResult, answer: Answer,
         candidate=answer.candidate, confidence=answer.confidence, citations=[asdict(c) for c in answer.citations],
         hits=hits, first_relevant_rank=rank, relevant_passages=len(relevant), ndcg_10=ndcg_10,
         answer_correct=correct, holds_gold=holds, short_holds_gold=short_holds, short_em=em, short_f1=f1,
-        good_citations=good, latency_ms=round(latency_ms, 3), checks=checks)
+        good_citations=good, latency_ms=round(latency_ms, 3), checks=checks,
+        llm=None if answer.generation is None else {"backend": answer.backend, "model": answer.model,
+                                                     "fallback_reason": answer.fallback_reason,
+                                                     "generation": answer.generation})
 
 
 def answer_language(question: GoldQuestion, relevant: Sequence[Passage]) -> str:

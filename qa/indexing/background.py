@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from qa.documents.corpus import MAX_DOCUMENT_BYTES, add_documents
-from qa.store.location import index_location
+from qa.store.base import Index
+from qa.store.location import parse_index
 from qa.embedding.embeddings import Embedder
 from qa.errors import QAError
 from qa.indexing.index import build_index
@@ -49,11 +50,11 @@ class BackgroundIndexer:
     """`request()` rebuilds `index_dir` from `seeds_dir` in a thread, `add()` adds uploads there first;
     `status()` says how it is going."""
 
-    def __init__(self, seeds_dir: Path | str, index_dir: Path | str, model: str | None = None, *,
+    def __init__(self, seeds_dir: Path | str, index_dir: Path | str | Index, model: str | None = None, *,
                  embedder: Callable[[], Embedder | None] = lambda: None, wait_seconds: float = 600.0) -> None:
         """`embedder`: a loaded model to reuse (a chat's), or None to load `model` for each build; `wait_seconds`:
         how long a build waits for another writer (a `qa index` in a terminal) to finish."""
-        self.seeds_dir, self.index_dir, self.model = Path(seeds_dir), index_location(index_dir), model
+        self.seeds_dir, self.index, self.model = Path(seeds_dir), parse_index(index_dir), model
         self._embedder, self._wait = embedder, wait_seconds
         self._reference: Embedder | None = None  # loaded once when the handed-in model only encodes queries
         self._lock = threading.Lock()
@@ -162,7 +163,7 @@ class BackgroundIndexer:
 
     def _build_once(self) -> tuple[str, str]:
         try:
-            report = build_index(self.seeds_dir, self.index_dir, self.model, embedder=self._builder(),
+            report = build_index(self.seeds_dir, self.index, self.model, embedder=self._builder(),
                                  wait=self._wait, log=self._say)
             return ("done", f"{report.documents} document(s), {report.passages} passages indexed "
                             f"({report.embedded_texts} texts embedded, {report.reused_texts} reused) "

@@ -1,13 +1,14 @@
 """Stage 4: building the index — passages embedded into a new version that is published atomically.
 
-`build_index` is the one writer: it takes the index's writer lock, re-embeds only texts it has no vector for, writes
-the version with `qa.store.local.store`, switches CURRENT (`qa.store.local.versions`) and sweeps versions no reader still has open.
+`build_index` is the one writer: it holds the index's writer lock (`Index.writing`), re-embeds only texts it has no
+vector for and publishes the version with `Index.publish` (a folder: written, CURRENT switched, versions no reader
+has open swept; Qdrant: new collections, alias switched). Which kind of index is `qa.store.location.parse_index`'s
+business, decided once per call.
 """
 
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -16,19 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.store.local import versions
-from qa.store.base import PassageStore
-from qa.store.location import current_version, index_location, is_remote, open_store, read_manifest
+from qa.store.base import Index, PassageStore
+from qa.store.location import parse_index
 from qa.documents.reading import read_documents, read_seed, seed_files
 from qa.embedding.embeddings import Embedder, canonical_model_name, configured_model
-from qa.errors import (IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexWriteError,
-                       QAError, SeedsNotFoundError)
+from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SeedsNotFoundError
 from qa.documents.passages import ChunkingSettings, split_documents
 from qa.embedding.quantized import encoder_name
-from qa.records import Document, Passage
+from qa.records import Passage
 from qa.settings import RetrievalSettings
-from qa.store.local import store
-from qa.store.local.store import FORMAT_VERSION, IndexStore, Manifest, remove_legacy_files, rebuild_hint, write_version
+from qa.store.local.store import FORMAT_VERSION, IndexStore, Manifest, rebuild_hint
 
 __all__ = ["BuildReport", "IndexStatus", "IndexStore", "Manifest", "build_index", "current_version",
            "index_status", "rebuild_hint", "saved_retrieval_settings", "seed_hashes"]
@@ -65,16 +63,31 @@ def seed_hashes(seeds_dir: Path) -> dict[str, str]:
             for p in seed_files(seeds_dir)}
 
 
-def index_status(seeds_dir: Path, index_dir: Path | str, model: str | None = None,
+def current_version(index_dir: Path | str | Index) -> str | None:
+    """The version readers of `index_dir` (a folder or a Qdrant URL) would open now (None: no index), cheap enough
+    to poll."""
+    return parse_index(index_dir).current_version()
+
+
+def index_status(seeds_dir: Path, index_dir: Path | str | Index, model: str | None = None,
                  settings: ChunkingSettings = ChunkingSettings(), hashes: dict[str, str] | None = None) -> IndexStatus:
     """Whether `index_dir` (a folder or a Qdrant URL) is a current index of `seeds_dir` (cheap: hashes files,
     loads no model)."""
+    index = parse_index(index_dir)
     try:
-        manifest = read_manifest(index_location(index_dir))
+        manifest = index.read_manifest()
     except IndexNotFoundError:
-        return IndexStatus("missing", f"no index in {index_dir}")
+        return IndexStatus("missing", f"no index in {index}")
     except (IndexCorruptError, IndexMismatchError) as error:
         return IndexStatus("incompatible", str(error))
+    return manifest_status(manifest, seeds_dir, model, settings, hashes)
+
+
+def manifest_status(manifest: Manifest, seeds_dir: Path, model: str | None = None,
+                    settings: ChunkingSettings = ChunkingSettings(),
+                    hashes: dict[str, str] | None = None) -> IndexStatus:
+    """Whether an index with this manifest is current for `seeds_dir`, `model` and `settings` (a reader that has
+    opened a version asks this of the manifest it holds, without reading it again)."""
     model_name = canonical_model_name(configured_model(model))
     if manifest.model != model_name:
         return IndexStatus("incompatible", f"built with {manifest.model}, asked for {model_name}")
@@ -88,17 +101,12 @@ def index_status(seeds_dir: Path, index_dir: Path | str, model: str | None = Non
     return IndexStatus("fresh", f"up to date with {len(current)} seed file(s)")
 
 
-def saved_retrieval_settings(index_dir: Path | str) -> RetrievalSettings:
+def saved_retrieval_settings(index_dir: Path | str | Index) -> RetrievalSettings:
     """The retrieval settings an existing index (a folder or a Qdrant URL) answers with; defaults when none."""
-    if not is_remote(index_dir):
-        return store.saved_retrieval_settings(index_dir)
-    try:
-        return RetrievalSettings.from_dict(read_manifest(index_dir).retrieval)
-    except IndexNotFoundError:
-        return RetrievalSettings()
+    return parse_index(index_dir).saved_retrieval_settings()
 
 
-def build_index(seeds_dir: Path | str, index_dir: Path | str, model: str | None = None, *,
+def build_index(seeds_dir: Path | str, index_dir: Path | str | Index, model: str | None = None, *,
                 settings: ChunkingSettings = ChunkingSettings(), retrieval: RetrievalSettings | None = None,
                 embedder: Embedder | None = None, force: bool = False, wait: float = 0.0, show_progress: bool = False,
                 log: Callable[[str], None] = lambda message: None, quantize: str | None = None) -> BuildReport:
@@ -111,54 +119,39 @@ def build_index(seeds_dir: Path | str, index_dir: Path | str, model: str | None 
     A Qdrant URL (`qa.store.qdrant.store`) is built into a new collection its alias then names; no lock spans machines.
     `quantize` ("int8", else $QA_QUANTIZE; see `Embedder.load`) applies when no `embedder` is given."""
     started = time.perf_counter()
-    seeds_dir, index_dir = Path(seeds_dir), index_location(index_dir)
+    seeds_dir, index = Path(seeds_dir), parse_index(index_dir)
     model_name = embedder.name if embedder else canonical_model_name(configured_model(model))
     encoder = embedder.encoder if embedder and not embedder.queries_only else encoder_name(quantize)
     seed_files(seeds_dir)  # a missing seeds folder is a clear error before anything is created
-    if not force and (report := _unchanged(seeds_dir, index_dir, model_name, settings, retrieval, started, encoder)):
+    if not force and (report := _unchanged(seeds_dir, index, model_name, settings, retrieval, started, encoder)):
         return report
-    if is_remote(index_dir):
-        from qa.store.qdrant.writer import publish_version
-
-        return _build_locked(seeds_dir, index_dir, model_name, settings, retrieval, embedder, force, show_progress,
-                             log, started, quantize, encoder, lambda *version: publish_version(index_dir, *version))
-    try:
-        with versions.writer_lock(index_dir, wait):
-            return _build_locked(seeds_dir, index_dir, model_name, settings, retrieval, embedder, force,
-                                 show_progress, log, started, quantize, encoder,
-                                 lambda *version: _publish_folder(index_dir, *version))
-    except OSError as error:
-        if isinstance(error, QAError):  # SeedsNotFoundError is a FileNotFoundError too
-            raise
-        raise IndexWriteError(f"Could not write the index in {index_dir}: {error.strerror or error}"
-                              + (f" ({error.filename})" if error.filename else "")
-                              + ". The previous version, if any, is unchanged.") from error
+    with index.writing(wait):
+        return _build_locked(seeds_dir, index, model_name, settings, retrieval, embedder, force, show_progress,
+                             log, started, quantize, encoder)
 
 
-def _unchanged(seeds_dir: Path, index_dir: Path, model_name: str, settings: ChunkingSettings,
+def _unchanged(seeds_dir: Path, index: Index, model_name: str, settings: ChunkingSettings,
                retrieval: RetrievalSettings | None, started: float, encoder: str) -> BuildReport | None:
     """The report of a call with nothing to do: the index is fresh, keeps its retrieval settings and encoder."""
-    status = index_status(seeds_dir, index_dir, model_name, settings)
+    status = index_status(seeds_dir, index, model_name, settings)
     if not status.fresh:
         return None
-    manifest = read_manifest(index_dir)
+    manifest = index.read_manifest()
     if (retrieval is not None and retrieval.to_dict() != manifest.retrieval) or manifest.encoder != encoder:
         return None
-    return BuildReport("up-to-date", str(index_dir), manifest.model, manifest.counts["documents"],
+    return BuildReport("up-to-date", str(index), manifest.model, manifest.counts["documents"],
                        manifest.counts["passages"], manifest.counts["sentences"], 0, 0,
-                       time.perf_counter() - started, status.reason, current_version(index_dir) or "")
+                       time.perf_counter() - started, status.reason, index.current_version() or "")
 
 
-def _build_locked(seeds_dir: Path, index_dir: Path | str, model_name: str, settings: ChunkingSettings,
+def _build_locked(seeds_dir: Path, index: Index, model_name: str, settings: ChunkingSettings,
                   retrieval: RetrievalSettings | None, embedder: Embedder | None, force: bool, show_progress: bool,
-                  log: Callable[[str], None], started: float, quantize: str | None, encoder: str,
-                  publish: Callable[..., str]) -> BuildReport:
-    """Embed and publish a version; `publish(manifest, documents, passages, passage_vectors, sentence_vectors)`
-    makes it current in the store and returns its version."""
-    if not force and (report := _unchanged(seeds_dir, index_dir, model_name, settings, retrieval, started, encoder)):
+                  log: Callable[[str], None], started: float, quantize: str | None, encoder: str) -> BuildReport:
+    """Embed a version and publish it (`Index.publish`), holding the index's writer lock."""
+    if not force and (report := _unchanged(seeds_dir, index, model_name, settings, retrieval, started, encoder)):
         return report  # the writer we waited for built it
     hashes = seed_hashes(seeds_dir)
-    status = index_status(seeds_dir, index_dir, model_name, settings, hashes)
+    status = index_status(seeds_dir, index, model_name, settings, hashes)
     documents = read_documents(seeds_dir)
     if not documents:
         raise SeedsNotFoundError(f"No readable document in {seeds_dir}.")
@@ -168,7 +161,7 @@ def _build_locked(seeds_dir: Path, index_dir: Path | str, model_name: str, setti
     if embedder is not None and embedder.queries_only:
         embedder = None  # an index is built with the reference model, never with a query-only encoder
     embedder = embedder or Embedder.load(model_name, quantize=quantize, log=log)
-    old = _previous_index(index_dir)
+    old = _previous_index(index)
     try:
         retrieval = retrieval or RetrievalSettings.from_dict(old.manifest.retrieval if old else None)
         reusable = _reusable_vectors(old, embedder) if old is not None and not force else {}
@@ -183,23 +176,9 @@ def _build_locked(seeds_dir: Path, index_dir: Path | str, model_name: str, setti
         index_type="", files={}, built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         build_seconds=round(time.perf_counter() - started, 3), retrieval=retrieval.to_dict(),
         passage_prompt=embedder.passage_prompt, encoder=embedder.encoder)
-    version = publish(manifest, documents, passages, passage_vectors, sentence_vectors)
-    return BuildReport("built", str(index_dir), embedder.name, len(documents), len(passages), len(sentence_vectors),
+    version = index.publish(manifest, documents, passages, passage_vectors, sentence_vectors)
+    return BuildReport("built", str(index), embedder.name, len(documents), len(passages), len(sentence_vectors),
                        embedded, reused, time.perf_counter() - started, status.reason, version)
-
-
-def _publish_folder(index_dir: Path, manifest: Manifest, documents: list[Document], passages: list[Passage],
-                    passage_vectors: np.ndarray, sentence_vectors: np.ndarray) -> str:
-    versions.sweep(index_dir)  # what a crashed writer left
-    staging = versions.new_staging(index_dir)
-    try:
-        write_version(staging, manifest, documents, passages, passage_vectors, sentence_vectors)
-        version = versions.publish(index_dir, staging)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # gone already once published
-    remove_legacy_files(index_dir)
-    versions.sweep(index_dir)
-    return version
 
 
 def _embed(passages: list[Passage], reusable: dict[str, np.ndarray], embedder: Embedder, show_progress: bool,
@@ -221,9 +200,9 @@ def _embed(passages: list[Passage], reusable: dict[str, np.ndarray], embedder: E
     return stack(passage_texts), stack(sentence_texts), len(todo), len(distinct) - len(todo)
 
 
-def _previous_index(index_dir: Path | str) -> PassageStore | None:
+def _previous_index(index: Index) -> PassageStore | None:
     try:
-        return open_store(index_dir)
+        return index.open()
     except (IndexNotFoundError, IndexCorruptError, IndexMismatchError):
         return None
 

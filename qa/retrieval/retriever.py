@@ -20,9 +20,8 @@ from qa.retrieval.fusion import fuse, lexical_weights_for, scale_lexical
 from qa.language import detect_language
 from qa.records import Citation, Hit, Passage, Scores, SearchResult
 from qa.settings import RetrievalSettings
-from qa.store.base import PassageStore
-from qa.store.location import open_store
-from qa.store.local.store import rebuild_hint
+from qa.store.base import Index, PassageStore
+from qa.store.location import parse_index
 
 MAX_QUESTION_CHARS = 2000
 MAX_K = 50
@@ -71,20 +70,31 @@ class Retriever:
         self.settings = settings or RetrievalSettings.from_dict(store.manifest.retrieval)  # as saved with the index
 
     @classmethod
-    def load(cls, index_dir: Path | str = "index", model: str | None = None, *, embedder: Embedder | None = None,
+    def load(cls, index_dir: Path | str | Index = "index", model: str | None = None, *,
+             embedder: Embedder | None = None, settings: RetrievalSettings | None = None) -> "Retriever":
+        """Open `index_dir` (a folder or a Qdrant URL) with the model it was built with (asking for another model
+        is an error) and the retrieval settings saved with it, unless `settings` overrides them."""
+        index = parse_index(index_dir)
+        return cls.over(index, index.open(), model, embedder=embedder, settings=settings)
+
+    @classmethod
+    def over(cls, index: Index, store: PassageStore, model: str | None = None, *, embedder: Embedder | None = None,
              settings: RetrievalSettings | None = None) -> "Retriever":
-        """Open `index_dir` with the model it was built with (asking for another model is an error) and the
-        retrieval settings saved with it, unless `settings` overrides them."""
-        store = open_store(index_dir)
-        if embedder is None:
-            if model is not None and canonical_model_name(model) != store.manifest.model:
-                raise IndexMismatchError(f"{index_dir} was built with {store.manifest.model}, not {model}. "
-                                         + rebuild_hint(Path(index_dir)) + f" --model {model}")
-            embedder = Embedder.load(store.manifest.model, for_queries=True)
-        elif embedder.name != store.manifest.model:
-            raise IndexMismatchError(f"{index_dir} was built with {store.manifest.model}, not {embedder.name}. "
-                                     + rebuild_hint(Path(index_dir)))
-        return cls(store, embedder, settings)
+        """`load` for a version of `index` already opened (`Index.open`); the retriever owns `store` from here, and
+        closes it when the model does not fit."""
+        try:
+            if embedder is None:
+                if model is not None and canonical_model_name(model) != store.manifest.model:
+                    raise IndexMismatchError(f"{index} was built with {store.manifest.model}, not {model}. "
+                                             + index.rebuild_hint() + f" --model {model}")
+                embedder = Embedder.load(store.manifest.model, for_queries=True)
+            elif embedder.name != store.manifest.model:
+                raise IndexMismatchError(f"{index} was built with {store.manifest.model}, not {embedder.name}. "
+                                         + index.rebuild_hint())
+            return cls(store, embedder, settings)
+        except BaseException:
+            store.close()
+            raise
 
     @property
     def passages(self) -> Sequence[Passage]:

@@ -1,6 +1,6 @@
 """What retrieval asks of a passage store, whichever holds the vectors: FAISS files on this machine (`qa.store.local`,
 the default) or a Qdrant collection (`qa.store.qdrant`, past one machine). This module names the interface and
-imports no implementation; `qa.store.location` chooses one.
+imports no implementation; `qa.store.location.parse_index` chooses one, once, where a location enters.
 
 A store answers one question per call — "which passages might answer this, and how does each score?" — with the
 raw signals fusion needs (`Candidates`); ranking, fusion and answers stay the same for every store.
@@ -9,12 +9,17 @@ raw signals fusion needs (`Candidates`); ranking, fusion and answers stay the sa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from qa.records import Document, Passage
+
+if TYPE_CHECKING:
+    from qa.settings import RetrievalSettings
 
 
 class IndexManifest(Protocol):
@@ -66,3 +71,40 @@ class PassageStore(Protocol):
     def document_text(self, name: str) -> str: ...
 
     def close(self) -> None: ...
+
+
+class Index(Protocol):
+    """Where an index lives and how its versions are read and written: a folder (`qa.store.local.folder.LocalIndex`)
+    or a Qdrant alias (`qa.store.qdrant.index.QdrantIndex`). Made once from a location by
+    `qa.store.location.parse_index`; everything below it asks this object, never the location's form again."""
+
+    location: Path | str  # what the user gave: a folder as a `Path`, a Qdrant URL as its `str`
+
+    def __str__(self) -> str: ...
+
+    @property
+    def cli_argument(self) -> str:
+        """How `qa index` is told about this index: "--index FOLDER" or "--store URL"."""
+
+    def rebuild_hint(self) -> str:
+        """The command that rebuilds this index from scratch, for error messages."""
+
+    def read_manifest(self) -> IndexManifest:
+        """The manifest of the version readers would open now (`IndexNotFoundError` when there is none)."""
+
+    def current_version(self) -> str | None:
+        """The version readers would open now (None: no index), cheap enough to poll."""
+
+    def open(self) -> PassageStore:
+        """The current version, loaded; readers keep it until `close()` whatever a writer publishes meanwhile."""
+
+    def saved_retrieval_settings(self) -> "RetrievalSettings":
+        """The retrieval settings saved with the current version; defaults when there is none."""
+
+    def writing(self, wait: float) -> AbstractContextManager[None]:
+        """Held while one build reads the old version and publishes a new one (a folder's writer lock, waiting up
+        to `wait` seconds; nothing spans machines for Qdrant)."""
+
+    def publish(self, manifest: IndexManifest, documents: Sequence[Document], passages: Sequence[Passage],
+                passage_vectors: np.ndarray, sentence_vectors: np.ndarray) -> str:
+        """Write a new version and make it the current one in one step; returns its name."""

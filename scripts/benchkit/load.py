@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchkit.checks import QUESTIONS, Question, answer_problems, expectation_problems, same_answer
+from benchkit.timing import timed
 
 
 
@@ -92,9 +93,7 @@ def run_library(ask: Callable[[str, int], dict[str, Any]], questions: Sequence[Q
     started = time.perf_counter()
     for question in questions:
         record = Ask(-1, question, k)
-        began = time.perf_counter()
-        record.answer = ask(question.text, k)
-        record.seconds = time.perf_counter() - began
+        record.answer, record.seconds = timed(lambda: ask(question.text, k))
         asks.append(record)
     return asks, time.perf_counter() - started
 

@@ -45,29 +45,7 @@ def token_id(token: str) -> int:
     return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=4).digest(), "little")
 
 
-def current_version(url: str) -> str | None:
-    """The version readers of `url` would open now (the alias target): what `qa.Engine` polls for rebuilds."""
-    location = QdrantLocation.parse(url)
-    lease = location.connect()
-    try:
-        with lease as client:
-            return resolve(client, location)
-    finally:
-        lease.release()
-
-
-def read_manifest(url: str) -> Manifest:
-    """The manifest of the version readers of `url` would open now."""
-    location = QdrantLocation.parse(url)
-    lease = location.connect()
-    try:
-        with lease as client:
-            return _manifest(client, location, _version(client, location))
-    finally:
-        lease.release()
-
-
-def _version(client: QdrantClient, location: QdrantLocation) -> str:
+def required_version(client: QdrantClient, location: QdrantLocation) -> str:
     version = resolve(client, location)
     if version is None:
         raise IndexNotFoundError(f"No index at {location.url}. Build it with: qa index --store {location.url}")
@@ -78,7 +56,7 @@ def rebuild_hint(location: QdrantLocation) -> str:
     return f"Rebuild it with: qa index --store {location.url} --force"
 
 
-def _manifest(client: QdrantClient, location: QdrantLocation, version: str) -> Manifest:
+def manifest_of(client: QdrantClient, location: QdrantLocation, version: str) -> Manifest:
     try:
         records = client.retrieve(meta_collection(version), ids=[MANIFEST_POINT], with_payload=True)
         manifest = Manifest(**records[0].payload["manifest"])
@@ -93,7 +71,7 @@ def _manifest(client: QdrantClient, location: QdrantLocation, version: str) -> M
 
 @dataclass
 class QdrantStore:
-    """A loaded index version in Qdrant: the collection the alias named when it was opened."""
+    """A loaded index version in Qdrant: the collection the alias named when it was opened (`QdrantIndex.open`)."""
 
     manifest: Manifest
     version: str  # the collection behind the alias
@@ -111,8 +89,8 @@ class QdrantStore:
         lease = location.connect()
         try:
             with lease as client:
-                version = _version(client, location)
-                manifest = _manifest(client, location, version)
+                version = required_version(client, location)
+                manifest = manifest_of(client, location, version)
                 found = client.count(version, exact=True).count
             if found != manifest.counts["passages"]:
                 raise IndexCorruptError(f"{location.url} ({version}) holds {found} passages, its manifest says "
