@@ -66,7 +66,7 @@ def main() -> None:
         runs[name] = {"wall_seconds": round(seconds, 1), "by_language": {
             language: summarize([r for r in rows if r["language"] == language]) for language in LANGUAGES}}
     report = {"questions": chosen, "seed": args.seed, "llm_model": args.llm_model or "default", "runs": runs}
-    write_report(args.out, report, table(runs))
+    write_report(args.out, report, table(runs), table_name="table.md")
 
 
 def summarize(rows: list[dict]) -> dict:
