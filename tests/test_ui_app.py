@@ -1,5 +1,6 @@
 """The chat's pure parts: escaping, marker links, the sources panel, the feedback log, auth and `qa chat`."""
 
+import dataclasses
 import html
 import json
 import threading
@@ -7,7 +8,7 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from ui.chat import whole_k
+from ui.chat import whole_k, writer_note
 from ui.feedback import FeedbackLog, vote_of
 from ui.markup import SourceView, chat_markup, escape_text, render_sources
 from ui.server import parse_auth
@@ -259,3 +260,17 @@ def test_the_documents_panel_refreshes_its_table_only_when_the_corpus_changed(tm
     table, _, choices, _ = panel.tick(seen)
     assert choices["choices"] and "b.md" in [c[0] if isinstance(c, (list, tuple)) else c for c in choices["choices"]]
     assert "b.md" in table
+
+
+def test_an_answer_names_the_llm_that_wrote_it_or_why_its_answer_was_not_used():
+    from qa import Answer
+
+    plain = Answer("q", "en", True, "Moscow [1]", "Moscow", 0.9, [], [])
+    assert writer_note(plain) == ""  # extractive: no LLM was asked
+    written = writer_note(dataclasses.replace(plain, backend="llm", model="qwen-0.5b"))
+    assert "Written by qwen-0.5b · citations checked" in written and "<em>" not in written
+    unnamed = writer_note(dataclasses.replace(plain, backend="llm", model="default"))  # --llm URL, no --llm-model
+    assert "Written by LLM" in unnamed
+    fell_back = writer_note(dataclasses.replace(plain, language="vi", model="qwen-0.5b",
+                                                fallback_reason="the answer cites none of the passages it was given"))
+    assert "Không dùng câu trả lời của qwen-0.5b (the answer cites none" in fell_back

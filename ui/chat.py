@@ -252,8 +252,14 @@ def writer_note(answer: qa.Answer) -> str:
     """Under an answer an LLM was asked for: which model wrote it, or why its answer was not used."""
     if answer.model is None:
         return ""
+    model = shown_model(answer.model)
     if answer.backend == "llm":
-        note = say("written_by", answer.language, model=answer.model)
+        note = say("written_by", answer.language, model=model)
     else:
-        note = say("llm_unused", answer.language, model=answer.model, reason=answer.fallback_reason or "?")
+        note = say("llm_unused", answer.language, model=model, reason=answer.fallback_reason or "?")
     return f"\n\n<small>{escape_html(note)}</small>"
+
+
+def shown_model(name: str) -> str:
+    """How the page names an LLM: its model name, or "LLM" for a server asked with no model name."""
+    return "LLM" if name == qa.LLMSettings.model else name

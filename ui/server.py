@@ -7,6 +7,7 @@ import gradio as gr
 
 import qa
 from ui.app import build_app
+from ui.chat import shown_model
 from ui.assets import page_options
 from ui.feedback import DEFAULT_FEEDBACK_PATH
 
@@ -75,6 +76,6 @@ def launch(index_dir: Path | str = "index", seeds_dir: Path | str | None = "seed
     check_exposure(host, auth, mcp=mcp, manage_documents=manage_documents)  # fail before loading anything
     engine = qa.Engine.open(index_dir, model, llm=llm)
     demo = build_app(engine, seeds_dir=seeds_dir, feedback_path=feedback_path, stream_delay=stream_delay,
-                     model=model, manage_documents=manage_documents, writer=llm.model if llm else None)
+                     model=model, manage_documents=manage_documents, writer=shown_model(llm.model) if llm else None)
     engine.preload()
     return serve(demo, host, port, share, auth, mcp=mcp, prevent_thread_lock=prevent_thread_lock, quiet=quiet)
