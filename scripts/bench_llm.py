@@ -109,9 +109,9 @@ def table(runs: dict) -> list[str]:
                                 ("in-document answered wrongly", "answered_wrongly", True),
                                 ("mean answer words", "mean_answer_words", False),
                                 ("seconds per answer (median)", "seconds_per_answer", False),
-                                ("LLM called / wrote the answer", None, False),
-                                ("prompt tokens/s (median)", "prompt_tokens_per_second", False),
-                                ("generated tokens/s (median)", "generated_tokens_per_second", False),
+                                ("LLM called / its answer used", None, False),
+                                ("prompt tokens a second (median)", "prompt_tokens_per_second", False),
+                                ("generated tokens a second (median)", "generated_tokens_per_second", False),
                                 ("prompt / generated tokens (median)", None, False)):
         cells = []
         for name in runs:

@@ -35,7 +35,8 @@ class Chat:
 
     def __init__(self, engine: qa.Engine, feedback_log: FeedbackLog, *, seeds_dir: Path | None = None,
                  model: str | None = None, stream_delay: float = 0.02, writer: str | None = None) -> None:
-        """`writer`: the LLM that writes the answers (`--llm`), named while it writes and under its answers."""
+        """`writer`: the LLM that writes the answers (`--llm`), named while the page waits for it; each answer
+        then says which model wrote it, or why its answer was not used (`writer_note`)."""
         self.engine = engine
         self.writer = writer
         self.feedback_log = feedback_log
@@ -77,7 +78,7 @@ class Chat:
                         break
                     if held:
                         shown += held
-                        history[-1] = {"role": "assistant", "content": self.writing(shown, language)}
+                        history[-1] = {"role": "assistant", "content": escape_text(shown)}
                         pace.wait()
                         yield history, gr.skip(), gr.skip(), gr.skip()
                     held = event
@@ -98,11 +99,6 @@ class Chat:
             history[-1] = {"role": "assistant", "content": escape_text(message)}
             turns = [t for t in turns if t is not turn] + [turn]
             yield history, render_sources(turns, show_details), turns, gr.skip()
-
-    def writing(self, shown: str, language: str | None) -> str:
-        """The answer so far while it streams in, under who is writing it when an LLM is."""
-        lead = f"<em>{escape_html(say('writing', language, model=self.writer))}</em>\n\n" if self.writer else ""
-        return lead + escape_text(shown)
 
     def on_like(self, turns: list, data: gr.LikeData, request: gr.Request = None) -> None:
         try:

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from qa import Index, SkippedDocumentWarning
-from qa.cli.options import common_options, llm_options, model_option, open_llm, reports_errors, store_option
+from qa.cli.options import (check_llm, common_options, llm_options, model_option, open_llm, reports_errors,
+                            store_option)
 from ui.feedback import DEFAULT_FEEDBACK_PATH
 
 
@@ -42,6 +43,7 @@ def chat_command(seeds_dir: Path, index_dir: Index, host: str, port: int, share:
     from ui.server import LOOPBACK, check_exposure, launch
 
     check_exposure(host, auth, mcp=mcp, manage_documents=manage_documents)  # a malformed --auth fails here too
+    check_llm(llm_url, llm_model)
     llm = open_llm(llm_url, llm_model, llm_key)
     status = index_status(seeds_dir, index_dir, model) if Path(seeds_dir).is_dir() else None
     if status is not None and status.state == "missing":

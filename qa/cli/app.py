@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 from qa.cli.options import (common_options, echo_build_report, fail, json_option, llm_options, model_option,
-                             open_llm, open_retriever, reports_errors, store_option)
+                             check_llm, open_llm, open_retriever, reports_errors, store_option)
 from qa.errors import InvalidArgumentError, InvalidQuestionError
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def prepare_model_command() -> None:
                    "CPU, vectors within cosine ~0.99 of fp32; questions still use the fp32 model) [default: none].")
 @json_option
 @reports_errors
-def index_command(seeds_dir: Path, index_dir: Path, model: str | None, force: bool, wait: float,
+def index_command(seeds_dir: Path, index_dir: Index, model: str | None, force: bool, wait: float,
                   fusion: str | None, quantize: str | None, as_json: bool) -> None:
     """Build or refresh the index from the seeds folder (only new or changed texts are embedded)."""
     from qa.indexing.index import build_index, saved_retrieval_settings
@@ -130,7 +130,7 @@ def status_command(seeds_dir: Path, index_dir: Index, model: str | None, as_json
 @click.option("--batch", is_flag=True, help="Read one question a line from stdin; write one JSON object a line.")
 @json_option
 @reports_errors
-def search_command(question: str | None, seeds_dir: Path, index_dir: Path, model: str | None, k: int,
+def search_command(question: str | None, seeds_dir: Path, index_dir: Index, model: str | None, k: int,
                    batch: bool, as_json: bool) -> None:
     """Print the passages that answer QUESTION, with their citations."""
     from qa.retrieval.retriever import validate_k
@@ -158,13 +158,14 @@ def search_command(question: str | None, seeds_dir: Path, index_dir: Path, model
 @llm_options
 @json_option
 @reports_errors
-def ask_command(question: str | None, seeds_dir: Path, index_dir: Path, model: str | None, k: int, batch: bool,
+def ask_command(question: str | None, seeds_dir: Path, index_dir: Index, model: str | None, k: int, batch: bool,
                 llm_url: str | None, llm_model: str | None, llm_key: str | None, as_json: bool) -> None:
     """Answer QUESTION in its own language with quoted, cited sentences (or say the documents do not answer)."""
     from qa import Assistant, final_answer
     from qa.retrieval.retriever import validate_k
 
     validate_k(k)
+    check_llm(llm_url, llm_model)
     assistant = Assistant(open_retriever(seeds_dir, index_dir, model),
                           llm=open_llm(llm_url, llm_model, llm_key))
     if batch:

@@ -6,13 +6,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from qa.cli.options import common_options, echo_build_report, json_option, model_option, reports_errors
 
+if TYPE_CHECKING:
+    from qa.store.base import Index
 
-def _reindex(seeds_dir: Path, index_dir: Path, model: str | None, as_json: bool) -> None:
+
+def _reindex(seeds_dir: Path, index_dir: Index, model: str | None, as_json: bool) -> None:
     from qa.indexing.index import build_index
 
     report = build_index(seeds_dir, index_dir, model, show_progress=not as_json,
@@ -30,7 +34,7 @@ _no_index = click.option("--no-index", is_flag=True, help="Only change the seeds
 @_no_index
 @json_option
 @reports_errors
-def add_command(files: tuple[Path, ...], seeds_dir: Path, index_dir: Path, model: str | None, no_index: bool,
+def add_command(files: tuple[Path, ...], seeds_dir: Path, index_dir: Index, model: str | None, no_index: bool,
                 as_json: bool) -> None:
     """Copy documents (.txt .md .pdf .docx .html) into the seeds folder, checked and safely named, then re-index.
     A document of the same name is replaced; if any file is refused, none is added."""
@@ -49,7 +53,7 @@ def add_command(files: tuple[Path, ...], seeds_dir: Path, index_dir: Path, model
 @_no_index
 @json_option
 @reports_errors
-def remove_command(names: tuple[str, ...], seeds_dir: Path, index_dir: Path, model: str | None, no_index: bool,
+def remove_command(names: tuple[str, ...], seeds_dir: Path, index_dir: Index, model: str | None, no_index: bool,
                    as_json: bool) -> None:
     """Delete documents from the seeds folder by name (as `qa list` shows it), then re-index."""
     from qa.documents.corpus import remove_document
@@ -65,7 +69,7 @@ def remove_command(names: tuple[str, ...], seeds_dir: Path, index_dir: Path, mod
 @common_options
 @json_option
 @reports_errors
-def list_command(seeds_dir: Path, index_dir: Path, as_json: bool) -> None:
+def list_command(seeds_dir: Path, index_dir: Index, as_json: bool) -> None:
     """The documents of the seeds folder: type, size, title, pages, passages, and whether the index holds them."""
     from qa.documents.corpus import list_documents
 

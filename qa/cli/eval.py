@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from qa.cli.options import (common_options, fail, json_option, llm_options, model_option, open_llm, open_retriever,
-                             reports_errors)
+from qa.cli.options import (check_llm, common_options, fail, json_option, llm_options, model_option, open_llm,
+                             open_retriever, reports_errors)
 
 if TYPE_CHECKING:  # the engine is imported when the command runs, so `qa --help` stays fast
     from rich.console import Console
@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the engine is imported when the command runs, so `qa --help
     from qa.evaluation.datasets import Dataset
     from qa.evaluation.records import EvalMetrics
     from qa.evaluation.runner import EvalRun
+    from qa.store.base import Index
 
 EXIT_INTERRUPTED = 130  # the shell's code for a run stopped with Ctrl-C (128 + SIGINT)
 
@@ -57,7 +58,7 @@ def default_out_dir(dataset: Path, questions: Path | None, holdout: float | None
 @reports_errors
 def eval_command(dataset_path: Path, questions_path: Path | None, k: int, holdout: float | None,
                  holdout_seed: int | None, out_dir: Path | None, compare_path: Path | None, seeds_dir: Path,
-                 index_dir: Path, model: str | None, llm_url: str | None, llm_model: str | None,
+                 index_dir: Index, model: str | None, llm_url: str | None, llm_model: str | None,
                  llm_key: str | None, as_json: bool) -> None:
     """Evaluate retrieval and answers on DATASET: the project's gold JSONL (run against --index; --seeds only
     warns when that index is stale) or SQuAD-format JSON (its own contexts are indexed into a temporary index).
@@ -70,6 +71,7 @@ def eval_command(dataset_path: Path, questions_path: Path | None, k: int, holdou
 
     errors = Console(stderr=True)
     validate_k(k)
+    check_llm(llm_url, llm_model)
     if holdout_seed is not None and holdout is None:
         fail("--holdout-seed needs --holdout FRACTION", 2)
     seed = holdout_seed or 0
@@ -127,7 +129,7 @@ def _load_compare(compare_path: Path | None) -> EvalMetrics | None:
     return load_metrics(compare_path)
 
 
-def _run(dataset: Dataset, k: int, seeds_dir: Path, index_dir: Path, model: str | None, llm: LLMSettings | None,
+def _run(dataset: Dataset, k: int, seeds_dir: Path, index_dir: Index, model: str | None, llm: LLMSettings | None,
          out_dir: Path, errors: Console) -> EvalRun:
     """The run with a progress bar on stderr; rows go to per_question.jsonl as they finish."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \

@@ -161,6 +161,15 @@ def llm_options(command: Callable) -> Callable:
     return command
 
 
+def check_llm(url: str | None, model: str | None) -> None:
+    """What `--llm local` needs (a GGUF `--llm-model`, llama.cpp's server), checked before the index and the model
+    load, so a mistake there fails at once."""
+    from qa.answer.local_llm import LOCAL, check_local
+
+    if url is not None and url.strip() == LOCAL:
+        check_local(model)
+
+
 def open_llm(url: str | None, model: str | None, key: str | None) -> LLMSettings | None:
     """The --llm settings: None (off), a server's URL, or `local`: llama.cpp's server started now and stopped
     when the command ends (`qa.answer.local_llm`)."""

@@ -63,6 +63,11 @@ class BackgroundIndexer:
         self._adds: list[tuple[list[Path], list[str], int, Callable[[], None] | None]] = []
         self._thread: threading.Thread | None = None
 
+    @property
+    def index_dir(self) -> Path | str:
+        """The index location as given: a folder's `Path`, a Qdrant URL's `str`."""
+        return self.index.location
+
     def request(self) -> None:
         """Rebuild soon: now, or right after the build that is running."""
         self._wake(build=True)

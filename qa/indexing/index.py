@@ -26,10 +26,10 @@ from qa.documents.passages import ChunkingSettings, split_documents
 from qa.embedding.quantized import encoder_name
 from qa.records import Passage
 from qa.settings import RetrievalSettings
-from qa.store.local.store import FORMAT_VERSION, IndexStore, Manifest, rebuild_hint
+from qa.store.local.store import FORMAT_VERSION, Manifest
 
-__all__ = ["BuildReport", "IndexStatus", "IndexStore", "Manifest", "build_index", "current_version",
-           "index_status", "rebuild_hint", "saved_retrieval_settings", "seed_hashes"]
+__all__ = ["BuildReport", "IndexStatus", "Manifest", "build_index", "current_version", "index_status",
+           "manifest_status", "saved_retrieval_settings", "seed_hashes"]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -73,6 +73,7 @@ class PassageStore(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class Index(Protocol):
     """Where an index lives and how its versions are read and written: a folder (`qa.store.local.folder.LocalIndex`)
     or a Qdrant alias (`qa.store.qdrant.index.QdrantIndex`). Made once from a location by

@@ -10,16 +10,18 @@ import os
 from pathlib import Path
 
 from qa.store.base import Index
+from qa.store.qdrant import LOCAL_SCHEME, SERVER_SCHEMES
 
-QDRANT_SCHEME = "qdrant://"
-REMOTE_PREFIXES = (QDRANT_SCHEME, "qdrants://", "qdrant+path:")  # a server (http, https) or local mode in a folder
+REMOTE_PREFIXES = (*SERVER_SCHEMES, LOCAL_SCHEME)
 
 
 def parse_index(location: Path | str | Index) -> Index:
     """The index at `location`: a Qdrant URL (a `str` starting with `REMOTE_PREFIXES`; a `Path` would collapse its
     "//") or else a folder. An `Index` is returned as it is, so parsing twice is harmless."""
-    if not isinstance(location, (str, os.PathLike)):
+    if isinstance(location, Index):
         return location
+    if not isinstance(location, (str, os.PathLike)):
+        raise TypeError(f"An index location is a folder, a Qdrant URL or a qa.Index, not {type(location).__name__}.")
     if isinstance(location, str) and location.startswith(REMOTE_PREFIXES):
         from qa.store.qdrant.index import QdrantIndex
 

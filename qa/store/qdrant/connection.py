@@ -18,9 +18,7 @@ from pathlib import Path
 from qdrant_client import QdrantClient
 
 from qa.errors import IndexNotFoundError, InvalidStoreURLError, QAError, StoreUnavailableError
-
-SERVER_SCHEMES = {"qdrant://": False, "qdrants://": True}  # scheme → HTTPS
-LOCAL_SCHEME = "qdrant+path:"  # qdrant-client's embedded local mode in a folder (one process at a time)
+from qa.store.qdrant import LOCAL_SCHEME, SERVER_SCHEMES  # the one list, which qa.store.location reads too
 DEFAULT_PORT = 6333
 API_KEY_ENV = "QDRANT_API_KEY"
 META_SUFFIX = "__meta"
