@@ -336,7 +336,7 @@ def main() -> None:
             shutil.rmtree(exact_root)
             shutil.rmtree(approximate_root)
             write_report(OUT, rows)
-        scale_report.write_report(rows, OUT)
+        scale_report.write_scale_report(rows, OUT)
     finally:
         if args.scratch is None:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -72,7 +72,7 @@ def capped(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_report(rows: list[dict], out: Path) -> None:
+def write_scale_report(rows: list[dict], out: Path) -> None:
     rows = sorted(rows, key=lambda row: row["passages"])
     (out / "report.md").write_text(table(rows) + "\n\n" + capped(rows) + "\n", encoding="utf-8")
     plot(rows, out / "scale.png")
