@@ -129,7 +129,8 @@ bench-own: model
 
 # Train the reader (scripts/train_reader.py; about 1.5 h a stage on 2 cores, resumable with RESUME=--resume):
 # stage 1 into eval-out/reader-run, stage 2 from it (fresh SQuAD questions, on-topic unanswerable pairs) into
-# eval-out/reader-run2: weights, reader.json, loss.png. Copy reader.safetensors, reader.json and loss.png into
+# eval-out/reader-run2, stage 3 from that (the next fresh questions, same recipe) into eval-out/reader-run3:
+# weights, reader.json, loss.png. Copy reader.safetensors, reader.json and loss.png into
 # qa/reader/weights/ only when calibrate-reader shows it beats the shipped one on the dev benchmark.
 RESUME ?=
 .PHONY: train-reader calibrate-reader
@@ -137,6 +138,8 @@ train-reader: model
 	$(BIN)/python scripts/train_reader.py --out eval-out/reader-run --examples 20000 --max-steps 1700 $(RESUME)
 	$(BIN)/python scripts/train_reader.py --out eval-out/reader-run2 --init eval-out/reader-run/reader.safetensors \
 	  --examples 12000 --squad-offset 20000 --on-topic 0.3 --lr 5e-5 --warmup 0.03 --max-steps 1700 $(RESUME)
+	$(BIN)/python scripts/train_reader.py --out eval-out/reader-run3 --init eval-out/reader-run2/reader.safetensors \
+	  --examples 12000 --squad-offset 32000 --on-topic 0.3 --lr 5e-5 --warmup 0.03 --max-steps 1700 $(RESUME)
 
 # Fit the reading answerer's calibration on the dev benchmark and print its cross-validated figures (WRITE=--write
 # stores it in qa/reader/weights/calibration.json).

@@ -148,7 +148,7 @@ def assistant(retriever):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 19 goal not met by the shipped reader (stages 1 and 2): it abstains; "
+@pytest.mark.xfail(strict=True, reason="issue 19 goal not met by the shipped reader (stages 1 to 3): it abstains; "
                    "strict, so this fails as soon as a retrained reader answers Moscow")
 def test_the_showcase_question_answers_moscow_with_its_citation(assistant, retriever):
     answer = assistant.ask("In which city was the ceasefire signed?")
