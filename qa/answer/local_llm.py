@@ -141,8 +141,8 @@ class LocalLLM:
         wait until it answers. `parallel` requests are served at once, each with `context / parallel` tokens
         (three long passages and the answer fit in 4,096); `timeout` is the silence the answerer allows (the first
         token waits for the whole prompt to be read: on two cores, about a hundred tokens a second)."""
-        check_local(model)
-        path = check_gguf(model) if model is not None else default_gguf(log=log)
+        check_local(model)  # the GGUF named, then the server
+        path = Path(model).expanduser() if model is not None else default_gguf(log=log)
         key = secrets.token_urlsafe(24)
         command = [sys.executable, "-m", "qa.answer.local_llm", str(path), "--threads",
                    str(threads or os.cpu_count() or 2), "--parallel", str(parallel), "--context", str(context),

@@ -108,10 +108,10 @@ def index_command(seeds_dir: Path, index_dir: Index, model: str | None, force: b
 @reports_errors
 def status_command(seeds_dir: Path, index_dir: Index, model: str | None, as_json: bool) -> None:
     """Say whether the index is missing, stale or up to date, without loading the model."""
-    from qa.indexing.index import index_status
+    from qa.indexing.index import status_of
 
-    status = index_status(seeds_dir, index_dir, model)
-    manifest = asdict(index_dir.read_manifest()) if status.state in ("fresh", "stale") else None
+    status, read = status_of(seeds_dir, index_dir, model)
+    manifest = asdict(read) if status.state in ("fresh", "stale") else None
     if as_json:
         click.echo(json.dumps({"state": status.state, "reason": status.reason, "manifest": manifest},
                               ensure_ascii=False))

@@ -29,7 +29,7 @@ from qa.settings import RetrievalSettings
 from qa.store.local.store import FORMAT_VERSION, Manifest
 
 __all__ = ["BuildReport", "IndexStatus", "Manifest", "build_index", "current_version", "index_status",
-           "manifest_status", "saved_retrieval_settings", "seed_hashes"]
+           "manifest_status", "saved_retrieval_settings", "seed_hashes", "status_of"]
 
 
 @dataclass(frozen=True)
@@ -73,14 +73,21 @@ def index_status(seeds_dir: Path, index_dir: Path | str | Index, model: str | No
                  settings: ChunkingSettings = ChunkingSettings(), hashes: dict[str, str] | None = None) -> IndexStatus:
     """Whether `index_dir` (a folder or a Qdrant URL) is a current index of `seeds_dir` (cheap: hashes files,
     loads no model)."""
+    return status_of(seeds_dir, index_dir, model, settings, hashes)[0]
+
+
+def status_of(seeds_dir: Path, index_dir: Path | str | Index, model: str | None = None,
+              settings: ChunkingSettings = ChunkingSettings(),
+              hashes: dict[str, str] | None = None) -> tuple[IndexStatus, Manifest | None]:
+    """`index_status` and the manifest it judged (None when there is no readable one), read once."""
     index = parse_index(index_dir)
     try:
         manifest = index.read_manifest()
     except IndexNotFoundError:
-        return IndexStatus("missing", f"no index in {index}")
+        return IndexStatus("missing", f"no index in {index}"), None
     except (IndexCorruptError, IndexMismatchError) as error:
-        return IndexStatus("incompatible", str(error))
-    return manifest_status(manifest, seeds_dir, model, settings, hashes)
+        return IndexStatus("incompatible", str(error)), None
+    return manifest_status(manifest, seeds_dir, model, settings, hashes), manifest
 
 
 def manifest_status(manifest: Manifest, seeds_dir: Path, model: str | None = None,
@@ -133,10 +140,9 @@ def build_index(seeds_dir: Path | str, index_dir: Path | str | Index, model: str
 def _unchanged(seeds_dir: Path, index: Index, model_name: str, settings: ChunkingSettings,
                retrieval: RetrievalSettings | None, started: float, encoder: str) -> BuildReport | None:
     """The report of a call with nothing to do: the index is fresh, keeps its retrieval settings and encoder."""
-    status = index_status(seeds_dir, index, model_name, settings)
+    status, manifest = status_of(seeds_dir, index, model_name, settings)
     if not status.fresh:
         return None
-    manifest = index.read_manifest()
     if (retrieval is not None and retrieval.to_dict() != manifest.retrieval) or manifest.encoder != encoder:
         return None
     return BuildReport("up-to-date", str(index), manifest.model, manifest.counts["documents"],
