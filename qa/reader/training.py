@@ -5,6 +5,7 @@ answer it) → token windows labelled with every occurrence of the answer. Pure 
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
@@ -49,6 +50,16 @@ def without_answer(context: str, answer: str) -> str | None:
     if len(kept) < 2 or answer.casefold() in text.casefold():
         return None
     return text
+
+
+def usable_translation(original: str, english: str) -> bool:
+    """Whether an LLM's translation of `original` reads as one English question: it ends with "?", is in Latin
+    script, is not the question copied, and is not a paragraph (the failures seen: a statement, a copy, a
+    commentary). Questions so translated train the reader on English questions over text in other languages."""
+    letters = [c for c in english if c.isalpha()]
+    latin = sum(unicodedata.name(c, "").startswith("LATIN") for c in letters)
+    return (english.endswith("?") and 2 <= len(english.split()) <= 40 and english.strip() != original.strip()
+            and bool(letters) and latin / len(letters) > 0.9)
 
 
 def featurize(examples: list[Example], tokenizer) -> tuple[list[Feature], Counter]:
