@@ -21,7 +21,7 @@ Cross-lingual examples (--translated, a file from scripts/translate_questions.py
 translated into English by a local LLM, each asked against its own passage (and, like the rest, against passages
 that do not answer it): an English question over text in another language, the case of English questions over
 Vietnamese documents, for which no training data exists. A translation is used only when it looks like one
-question (`usable_translation`); --translated-share limits the native TyDi questions kept beside them.
+question (`usable_translation`); --native-share limits the native TyDi questions kept beside them.
 
 A second stage starts from a trained reader (--init its reader.safetensors) on a fresh sample of SQuAD
 (--squad-offset skips the questions an earlier stage drew with the same seed).
