@@ -1,7 +1,7 @@
 """Fit the reading answerer's calibration (`qa.answer.reading.ReaderCalibration`) on the dev benchmark, and report
 what it does on articles it was not fitted on (cross-validation by article).
 
-    .venv/bin/python scripts/calibrate_reader.py [--weights W] [--folds 6] [--passages 3] [--write]
+    .venv/bin/python scripts/calibrate_reader.py [--weights W] [--folds 6] [--passages 4] [--write]
     make calibrate-reader
 
 Every dev question is asked twice, in both languages: against the whole index (in the documents) and with its own
@@ -32,8 +32,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.answer.reading import (ANY_MODEL, CALIBRATION_FILE, READER_FEATURES, RETRIEVAL_FEATURES,  # noqa: E402
-                               candidate_features, reading_source)
+from qa.answer.reading import (ANY_MODEL, CALIBRATION_FILE, RANK_FEATURES, READER_FEATURES,  # noqa: E402
+                               RETRIEVAL_FEATURES, candidate_features, reading_source)
 from qa.embedding.embeddings import Embedder, query_encoder  # noqa: E402
 from qa.evaluation import load_dataset, with_questions_of  # noqa: E402
 from qa.evaluation.datasets import write_documents  # noqa: E402
@@ -44,6 +44,10 @@ from qa.reader.model import Reader  # noqa: E402
 from qa.retrieval.retriever import Retriever  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev"
+# The calibrations fitted, by embedding model: the default one's uses its retrieval scores, the one any other model
+# gets only the ranking (another model's scores are on another scale).
+CALIBRATIONS = (("intfloat/multilingual-e5-small", READER_FEATURES + RETRIEVAL_FEATURES),
+                (ANY_MODEL, READER_FEATURES + RANK_FEATURES))
 
 
 def collect(args: argparse.Namespace) -> list[dict]:
@@ -200,7 +204,7 @@ def calibrate(rows: list[dict], names: tuple[str, ...], abstain: float) -> tuple
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, default=WEIGHTS)
-    parser.add_argument("--passages", type=int, default=3, help="passages read per question")
+    parser.add_argument("--passages", type=int, default=4, help="passages read per question (the answerer reads as many)")
     parser.add_argument("--use", type=int, nargs="*", default=None,
                         help="also report as if only the top N of them were read (N ≤ --passages)")
     parser.add_argument("--folds", type=int, default=6)
@@ -221,16 +225,14 @@ def main() -> None:
         args.rows.parent.mkdir(parents=True, exist_ok=True)
         args.rows.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     for n in args.use or ():
-        for model, names in (("intfloat/multilingual-e5-small", READER_FEATURES + RETRIEVAL_FEATURES),
-                             (ANY_MODEL, READER_FEATURES)):
+        for model, names in CALIBRATIONS:
             result = cross_validate(restrict(rows, n), names, args.folds, args.abstain, args.seed)
             print(f"\ntop {n} read, {model}:")
             for language, values in sorted(result["metrics"].items(), reverse=True):
                 print(f"  {language}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
     rows = restrict(rows, args.passages)
     table = {}
-    for model, names in (("intfloat/multilingual-e5-small", READER_FEATURES + RETRIEVAL_FEATURES),
-                         (ANY_MODEL, READER_FEATURES)):
+    for model, names in CALIBRATIONS:
         result = cross_validate(rows, names, args.folds, args.abstain, args.seed)
         print(f"\n{model}: cross-validated by article ({args.folds} folds), thresholds "
               + ", ".join(f"{t:.3f}" for t in result["thresholds"]))
@@ -240,6 +242,7 @@ def main() -> None:
         table[model] = {"model": model, "bias": round(bias, 6),
                         "weights": {n: round(float(w), 6) for n, w in zip(names, weights)},
                         "threshold": round(threshold, 3),  # the trade-off tables show 3 decimals
+                        "passages": args.passages,
                         "cross_validated": result["metrics"],
                         "fitted_on": f"xquad-dev, {len(rows)} read passages, both languages, in and out of "
                                      f"the documents; passages {args.passages}, abstain {args.abstain}"}

@@ -159,8 +159,6 @@ def assistant(retriever):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 19 goal not met by the shipped reader (stages 1 to 3): it abstains; "
-                   "strict, so this fails as soon as a retrained reader answers Moscow")
 def test_the_showcase_question_answers_moscow_with_its_citation(assistant, retriever):
     answer = assistant.ask("In which city was the ceasefire signed?")
     assert answer.answered and answer.backend == "reader"
@@ -170,6 +168,16 @@ def test_the_showcase_question_answers_moscow_with_its_citation(assistant, retri
     citation = answer.citations[0]
     assert text[citation.start:citation.end] == citation.quote
     assert citation.start <= answer.short_span.start < answer.short_span.end <= citation.end
+
+
+@pytest.mark.slow
+def test_the_reader_reads_as_deep_as_its_calibration_was_fitted(assistant, retriever):
+    from qa.answer.reading import ReaderCalibration
+
+    fitted = ReaderCalibration.for_model(retriever.embedder.name)
+    result = retriever.retrieve("Lệnh ngưng bắn được ký ở đâu?", k=10)
+    assert assistant.answerer.passages == fitted.passages
+    assert [c.hit.rank for c in assistant.answerer.read(result)] == list(range(1, fitted.passages + 1))
 
 
 @pytest.mark.slow

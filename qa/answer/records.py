@@ -107,7 +107,7 @@ class AnswerSettings:
     """How the extractive answerer picks and quotes a sentence, and when it abstains; chosen on xquad-dev
     (README, "Answers")."""
 
-    passages: int = 3  # top passages whose sentences may answer (that the reader reads)
+    passages: int = 3  # top passages whose sentences may answer (the reader reads as many as its calibration says)
     reader: bool = True  # answer with the trained reader when it is installed (False: the extractive answerer)
     min_confidence: float = 0.25  # answer when the abstention model's confidence reaches this (qa.answer.abstention)
     # A sentence's score: its cosine with the question plus these bonuses.
