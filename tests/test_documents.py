@@ -87,6 +87,21 @@ def test_markdown_title_and_headings(tmp_path):
         ("Background", 1, "First paragraph."), ("Background", 2, "Second one.")]
 
 
+def test_markdown_headings_without_blank_lines_are_headings_not_quoted_text(tmp_path):
+    # CommonMark needs no blank line after `## Heading`; such a line must not become the paragraph's first words
+    (tmp_path / "a.md").write_text(
+        "# Bảo hành\n## Thời hạn\nMáy được bảo hành 24 tháng.\n### Lõi lọc\nLõi lọc không được bảo hành.\n"
+        "Giá lõi là 85.000 đồng.\n#1 là lõi PP, không phải tiêu đề.\n", encoding="utf-8")
+    [document] = read_documents(tmp_path)
+    assert document.title == "Bảo hành"
+    passages = split_document(document)
+    assert [(p.section, p.text) for p in passages] == [
+        ("Thời hạn", "Máy được bảo hành 24 tháng."),
+        ("Thời hạn › Lõi lọc", "Lõi lọc không được bảo hành. Giá lõi là 85.000 đồng. #1 là lõi PP, không phải tiêu đề.")]
+    for passage in passages:
+        assert document.text[passage.start:passage.end].replace("\n", " ") == passage.text
+
+
 def test_a_document_without_a_title_line_uses_its_file_name(tmp_path):
     body = "This whole first line is a long paragraph that ends with a period. " * 4
     (tmp_path / "no_title_here.txt").write_text(body.strip(), encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -127,8 +128,32 @@ def document_blocks(text: str, marked_headings: bool = False) -> list[Block]:
         blocks[0] = (rest_start, first_end)
     if not looks_like_title(text[first_start:first_line_end if first_line_end != -1 else first_end]):
         blocks.insert(0, (first_start, first_end))
+    if not marked_headings:  # in a user's Markdown a `#` line is a heading with or without a blank line after it
+        blocks = [part for start, end in blocks for part in split_at_headings(text, start, end)]
     heading = is_marked_heading if marked_headings else is_heading
     return [Block("heading" if heading(text[s:e]) else "paragraph", s, e) for s, e in blocks]
+
+
+_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+\S[^\n]*$", re.MULTILINE)
+
+
+def split_at_headings(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The block `text[start:end]` cut at its Markdown heading lines (`## Section`, as CommonMark reads them: up to
+    3 spaces, 1-6 `#`, a space), each heading a block of its own; the spans are trimmed of white space."""
+    parts, at = [], start
+    for match in _ATX_HEADING.finditer(text, start, end):
+        parts += [(at, match.start()), (match.start(), match.end())]
+        at = match.end()
+    parts.append((at, end))
+    trimmed = []
+    for a, b in parts:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if a < b:
+            trimmed.append((a, b))
+    return trimmed
 
 
 def looks_like_title(line: str) -> bool:
