@@ -7,7 +7,8 @@ what it does on articles it was not fitted on (cross-validation by article).
 Every dev question is asked three times, in both languages: against the whole index (in the documents); with its
 own article's passages removed from what retrieval returns (out of the documents: as if the article were not
 indexed); and with only the passages that hold its answer removed ("near": on topic, not answering; measured as
-"on-topic unanswerable abstained", not fitted on).
+"on-topic unanswerable abstained", not fitted on). `--text en` indexes the same articles' English text instead and
+reports how the calibration fitted that way does on it (a measurement: only the Vietnamese text's is written).
 The reader reads each question's top passages once; each read passage is a row (its signals, and whether its span
 holds a gold answer). A logistic model over the rows gives P(span answers); the answer is the most probable
 passage, and the threshold is the lowest that abstains on ≥ --abstain of the out-of-document questions.
@@ -70,7 +71,9 @@ def in_scope(scope: str, hit: Hit, question: GoldQuestion) -> bool:
 def collect(args: argparse.Namespace) -> list[dict]:
     """One row per read passage: question id, language, article, scope (in/out/near), features, label, span and
     sentence."""
-    dataset = with_questions_of(load_dataset(DEV / "xquad-dev.vi.json"), load_dataset(DEV / "xquad-dev.en.json"))
+    other = "en" if args.text == "vi" else "vi"
+    dataset = with_questions_of(load_dataset(DEV / f"xquad-dev.{args.text}.json"),
+                                load_dataset(DEV / f"xquad-dev.{other}.json"))
     embedder = Embedder.load()
     reader = Reader(prepare_reader(args.weights), precision=args.precision)
     rows: list[dict] = []
@@ -101,7 +104,8 @@ def collect(args: argparse.Namespace) -> list[dict]:
                     sentence = next((text[s.start:s.end] for s in passage.sentences if at is not None
                                      and s.start <= at < s.end), short)
                     gold = scope == "in" and bool(short) and contains_any(short, question.answers)
-                    rows.append({"id": question.id, "language": question.language, "article": question.document,
+                    rows.append({"id": question.id, "text": args.text, "language": question.language,
+                                 "article": question.document,
                                  "scope": scope, "rank": hit.rank, "features": features, "label": gold, "short": short,
                                  "sentence_holds": scope == "in" and contains_any(sentence, question.answers),
                                  "words": len(short.split()) + len(sentence.split())})
@@ -111,15 +115,24 @@ def collect(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def question_key(row: dict) -> tuple:
+    """One asking of one question: which text it was asked over, in which language, in which scope."""
+    return row["id"], row.get("text", "vi"), row["language"], row["scope"]
+
+
+def case(row: dict) -> str:
+    """The table a row is reported in: its question's language, and the text's where that is not Vietnamese."""
+    text = row.get("text", "vi")
+    return row["language"] if text == "vi" else f"{row['language']} over {text} text"
+
+
 def restrict(rows: list[dict], passages: int) -> list[dict]:
     """The rows as if only the top `passages` had been read: lead_gap is relative to the best of those."""
     kept = [r for r in rows if r["rank"] <= passages]
     best: dict[tuple, float] = defaultdict(lambda: -np.inf)
     for r in kept:
-        key = (r["id"], r["language"], r["scope"])
-        best[key] = max(best[key], r["features"]["lead"])
-    return [{**r, "features": {**r["features"], "lead_gap": r["features"]["lead"] - best[(r["id"], r["language"],
-                                                                                           r["scope"])]}}
+        best[question_key(r)] = max(best[question_key(r)], r["features"]["lead"])
+    return [{**r, "features": {**r["features"], "lead_gap": r["features"]["lead"] - best[question_key(r)]}}
             for r in kept]
 
 
@@ -143,7 +156,7 @@ def decide(rows: list[dict], names: tuple[str, ...], bias: float, weights: np.nd
     """Per (question, language, scope): the chosen row and its probability."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
-        groups[(row["id"], row["language"], row["scope"])].append(row)
+        groups[question_key(row)].append(row)
     out = {}
     for key, members in groups.items():
         x = np.array([[m["features"][n] for n in names] for m in members])
@@ -158,8 +171,7 @@ def threshold_for(decisions: dict, abstain: float) -> dict[str, float]:
     threshold that abstains on ≥ `abstain` of that case's out-of-document questions."""
     thresholds = {}
     for case, cross in (("same", 0.0), ("cross", 1.0)):
-        outside = [p for (_, _, scope), (row, p) in decisions.items()
-                   if scope == "out" and row["features"]["cross"] == cross]
+        outside = [p for row, p in decisions.values() if row["scope"] == "out" and row["features"]["cross"] == cross]
         thresholds[case] = float(np.quantile(outside, abstain)) if outside else 0.5
     return thresholds
 
@@ -167,9 +179,9 @@ def threshold_for(decisions: dict, abstain: float) -> dict[str, float]:
 
 def metrics(decisions: dict, threshold: float) -> dict[str, dict[str, float]]:
     table: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for (_, language, scope), (row, p) in decisions.items():
-        answered = p >= threshold
-        m = table[language]
+    for row, p in decisions.values():
+        answered, scope = p >= threshold, row["scope"]
+        m = table[case(row)]
         if scope == "out":
             m["out-of-document abstained"].append(not answered)
             continue
@@ -231,16 +243,23 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=4, help="passages read per question (the answerer reads as many)")
     parser.add_argument("--use", type=int, nargs="*", default=None,
                         help="also report as if only the top N of them were read (N ≤ --passages)")
+    parser.add_argument("--text", choices=("vi", "en"), default="vi",
+                        help="which of the benchmark's texts is indexed (questions are asked in both languages)")
     parser.add_argument("--folds", type=int, default=6)
     parser.add_argument("--abstain", type=float, default=0.96, help="out-of-document share to abstain on")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rows", type=Path, default=Path("eval-out/calibrate-reader/rows.jsonl"),
-                        help="cache of the read rows (reused when --reuse)")
+    parser.add_argument("--rows", type=Path, default=None,
+                        help="cache of the read rows, reused when --reuse [default: "
+                             "eval-out/calibrate-reader/rows-TEXT.jsonl]")
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--every", type=int, default=1, help="read every n-th question only (a quick check)")
     parser.add_argument("--precision", choices=("int8", "fp32"), default="int8", help="which exported graph reads")
     parser.add_argument("--write", action="store_true", help="store the calibrations fitted on all articles")
     args = parser.parse_args()
+    if args.write and args.text != "vi":
+        parser.error("--write stores the calibration fitted on the Vietnamese text (the one the goals are set on); "
+                     "--text en only measures")
+    args.rows = args.rows or Path(f"eval-out/calibrate-reader/rows-{args.text}.jsonl")
 
     if args.reuse and args.rows.exists():
         rows = [json.loads(line) for line in args.rows.read_text().splitlines()]
