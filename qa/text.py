@@ -62,10 +62,10 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
             continue
         if text[match.start()] == "." and _is_abbreviation(text, sentence_start, match.start()):
             continue
-        spans.append(_trim(text, sentence_start, boundary))
+        spans.append(trim_span(text, sentence_start, boundary))
         sentence_start = boundary
     if text[sentence_start:end].strip():
-        spans.append(_trim(text, sentence_start, end))
+        spans.append(trim_span(text, sentence_start, end))
     return spans
 
 
@@ -79,7 +79,8 @@ def _is_abbreviation(text: str, floor: int, period: int) -> bool:
     return word.lower() in _ABBREVIATIONS
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """`start:end` without the white space at either end."""
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():

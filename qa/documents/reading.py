@@ -13,7 +13,7 @@ from qa.errors import SeedsNotFoundError, SeedUnreadableError
 from qa.documents.formats import DEFAULT_LIMITS, SUFFIXES, Extracted, ParseLimits, UnreadableDocumentError
 from qa.language import detect_language
 from qa.records import Document
-from qa.text import iter_paragraph_blocks
+from qa.text import iter_paragraph_blocks, trim_span
 
 DOCUMENT_SUFFIXES = SUFFIXES
 _FINAL_PUNCTUATION = tuple('.!?:;…,"”’)')
@@ -145,15 +145,8 @@ def split_at_headings(text: str, start: int, end: int) -> list[tuple[int, int]]:
         parts += [(at, match.start()), (match.start(), match.end())]
         at = match.end()
     parts.append((at, end))
-    trimmed = []
-    for a, b in parts:
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        if a < b:
-            trimmed.append((a, b))
-    return trimmed
+    trimmed = [trim_span(text, a, b) for a, b in parts]
+    return [(a, b) for a, b in trimmed if a < b]
 
 
 def looks_like_title(line: str) -> bool:
