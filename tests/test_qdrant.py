@@ -165,3 +165,30 @@ def test_cli_index_search_ask_with_store(qdrant_url):
     asked = runner.invoke(main, ["ask", "--seeds", str(SEEDS), "--store", qdrant_url, "--json", question])
     assert asked.exit_code == 0, asked.output
     assert json.loads(asked.output)["citations"]
+
+
+@pytest.mark.slow
+def test_index_with_fusion_over_an_unreadable_manifest_rebuilds(tmp_path, embedder):
+    """`qa index --fusion` keeps the index's other settings; when its manifest is unreadable it must rebuild with
+    the defaults (as a folder index does), not stop on the corrupt version it is replacing."""
+    from qa import build_index, current_version
+    from qa.cli.app import main
+    from qa.indexing.index import saved_retrieval_settings
+    from qa.settings import RetrievalSettings
+    from qa.store.qdrant.connection import meta_collection
+    from qa.store.qdrant.store import MANIFEST_POINT
+
+    url = f"qdrant+path:{tmp_path}/store/seeds"
+    broken = build_index(SEEDS, url, embedder=embedder).version
+    lease = QdrantLocation.parse(url).connect()
+    try:
+        with lease as client:
+            client.overwrite_payload(meta_collection(broken), payload={"manifest": {"garbage": 1}},
+                                     points=[MANIFEST_POINT])
+    finally:
+        lease.release()
+    assert saved_retrieval_settings(url) == RetrievalSettings()
+    rebuilt = CliRunner().invoke(main, ["index", "--seeds", str(SEEDS), "--store", url, "--fusion", "rrf", "--json"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert json.loads(rebuilt.stdout)["status"] == "built" and current_version(url) != broken
+    assert saved_retrieval_settings(url).fusion.mode == "rrf"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -140,6 +141,20 @@ def test_spans_point_into_the_text_without_edge_punctuation(reader):
     short = texts[0][first.start:first.end]
     assert short == short.strip(" .,") and "Moskva" in short
     assert first.lead > spans[2].lead  # the passage that answers beats the one that does not
+
+
+def test_a_passage_reads_the_same_whatever_else_is_read_with_it(reader):
+    """The int8 graph quantises activations per run: were windows batched, a passage's scores (and so the answer)
+    would change with the other passages retrieved beside it (up to a logit, measured)."""
+    question = "Lệnh ngừng bắn được ký ở đâu?"
+    answer = "Ngày 15 tháng 5, lãnh đạo các bên gặp mặt tại Moskva để ký hiệp định ngừng bắn sau nhiều tháng giao tranh."
+    others = ["Đường biên sau cuộc xung đột khi lệnh ngưng bắn năm 1994 được ký kết, hàng trăm nghìn người phải rời bỏ "
+              "nhà cửa và nhiều làng mạc bị phá hủy hoàn toàn trong các chiến dịch mùa đông kéo dài. " * 3,
+              "The treaty was signed in Paris in 1951 by six countries.", "Trời hôm nay đẹp."]
+    alone = reader.read(question, [answer])[0]
+    for other in others:
+        for texts, at in (([answer, other], 0), ([other, answer], 1), ([other, answer, other], 1)):
+            assert reader.read(question, texts)[at] == dataclasses.replace(alone, text=at)
 
 
 def test_a_long_passage_is_read_in_windows(reader):

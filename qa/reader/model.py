@@ -51,7 +51,6 @@ class Reader:
         self.folder = Path(folder)
         self.tokenizer = ReaderTokenizer(self.folder)
         self.cls, self.sep = special_ids(self.tokenizer)
-        self.pad = self.tokenizer.token_to_id("<pad>") or 0
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
@@ -80,22 +79,18 @@ class Reader:
         return [Span(t, best[t][1], best[t][2], best[t][0], no_answer[t]) if t in best else None
                 for t in range(len(texts))]
 
-    def logits(self, rows: list[np.ndarray], batch: int = 2) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Start and end logits of each window (padding cut off), in batches of similar lengths."""
-        order = np.argsort([-len(r) for r in rows], kind="stable")
-        starts: list[np.ndarray] = [np.empty(0)] * len(rows)
-        ends: list[np.ndarray] = [np.empty(0)] * len(rows)
-        for at in range(0, len(rows), batch):
-            chosen = order[at:at + batch]
-            width = max(len(rows[i]) for i in chosen)
-            ids = np.full((len(chosen), width), self.pad, dtype=np.int64)
-            mask = np.zeros_like(ids)
-            for row, i in enumerate(chosen):
-                ids[row, :len(rows[i])], mask[row, :len(rows[i])] = rows[i], 1
-            vectors = self.embeddings[ids].astype(np.float32)
+    def logits(self, rows: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Start and end logits of each window, one window a run: the int8 model quantises its activations with
+        one scale per run, so a window batched with others (or with padding) would score differently with each
+        neighbour (up to a logit apart, measured). Alone, a passage reads the same whatever else is retrieved,
+        and faster too (no padding: 214 against 255 ms for four passages, README)."""
+        starts, ends = [], []
+        for ids in rows:
+            vectors = self.embeddings[ids[None, :]].astype(np.float32)
+            mask = np.ones((1, len(ids)), dtype=np.int64)
             start, end = self.session.run(None, {"inputs_embeds": vectors, "attention_mask": mask})
-            for row, i in enumerate(chosen):
-                starts[i], ends[i] = start[row, :len(rows[i])], end[row, :len(rows[i])]
+            starts.append(start[0])
+            ends.append(end[0])
         return starts, ends
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from qa.store.local import versions
 from qa.store.base import Candidates
-from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.errors import UNREADABLE_INDEX, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from qa.store.lexical import LexicalIndex
 from qa.records import Document, Passage
 from qa.settings import RetrievalSettings
@@ -269,7 +269,7 @@ def saved_retrieval_settings(index_dir: Path | str) -> RetrievalSettings:
     """The retrieval settings an existing index answers with; defaults when there is none (or it is unreadable)."""
     try:
         return RetrievalSettings.from_dict(Manifest.read(index_dir).retrieval)
-    except (IndexNotFoundError, IndexCorruptError, IndexMismatchError):
+    except UNREADABLE_INDEX:
         return RetrievalSettings()
 
 

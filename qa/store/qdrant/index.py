@@ -12,7 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
-from qa.errors import IndexNotFoundError
+from qa.errors import UNREADABLE_INDEX
 from qa.records import Document, Passage
 from qa.settings import RetrievalSettings
 from qa.store.local.store import Manifest
@@ -63,9 +63,10 @@ class QdrantIndex:
         return QdrantStore.load(self.location)
 
     def saved_retrieval_settings(self) -> RetrievalSettings:
+        """The current version's settings; defaults when there is none or it is unreadable (as for a folder)."""
         try:
             return RetrievalSettings.from_dict(self.read_manifest().retrieval)
-        except IndexNotFoundError:
+        except UNREADABLE_INDEX:
             return RetrievalSettings()
 
     @contextmanager
