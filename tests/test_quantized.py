@@ -91,6 +91,18 @@ def test_int8_vectors_are_close_to_fp32_and_questions_stay_fp32(int8, fp32, cach
 
 
 @pytest.mark.slow
+def test_an_int8_vector_depends_only_on_its_text(int8):
+    """Activations are quantised per run: batched, a text's vector moved with its batch-mates, and a rebuild that
+    reuses vectors by text would have mixed two encodings of the same text."""
+    texts = [t for doc in DOCUMENTS.values() for t in doc.split(". ")]
+    alone = np.vstack([int8.encode_passages([t]) for t in texts])
+    together = int8.encode_passages(texts)
+    reordered = int8.encode_passages(texts[::-1])[::-1]
+    np.testing.assert_array_equal(together, alone)
+    np.testing.assert_array_equal(reordered, alone)
+
+
+@pytest.mark.slow
 def test_the_feed_forward_down_projections_stay_fp32_and_the_rest_is_int8(int8):
     """The recipe (see qa.embedding.quantized): every layer's down-projection a plain fp32 MatMul, other products int8."""
     import onnx
