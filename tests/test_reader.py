@@ -147,7 +147,8 @@ def test_a_passage_reads_the_same_whatever_else_is_read_with_it(reader):
     """The int8 graph quantises activations per run: were windows batched, a passage's scores (and so the answer)
     would change with the other passages retrieved beside it (up to a logit, measured)."""
     question = "Lệnh ngừng bắn được ký ở đâu?"
-    answer = "Ngày 15 tháng 5, lãnh đạo các bên gặp mặt tại Moskva để ký hiệp định ngừng bắn sau nhiều tháng giao tranh."
+    answer = ("Ngày 15 tháng 5, lãnh đạo các bên gặp mặt tại Moskva để ký hiệp định ngừng bắn sau nhiều tháng "
+              "giao tranh.")
     others = ["Đường biên sau cuộc xung đột khi lệnh ngưng bắn năm 1994 được ký kết, hàng trăm nghìn người phải rời bỏ "
               "nhà cửa và nhiều làng mạc bị phá hủy hoàn toàn trong các chiến dịch mùa đông kéo dài. " * 3,
               "The treaty was signed in Paris in 1951 by six countries.", "Trời hôm nay đẹp."]

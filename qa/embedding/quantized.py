@@ -9,7 +9,7 @@ Why each step (measured on the dev articles, see README "Quantised indexing"):
 - except each layer's feed-forward down-projection, left fp32: its input is the GELU output, whose few large
   values stretch the one activation scale dynamic quantisation gives a tensor, so the many small values lose
   their precision (dev English top-1 0.822 with it quantised, 0.832 without, fp32 0.836);
-- each text run alone: its vector depends on nothing else, and 2 cores run it faster than batches.
+- each text run alone: its vector depends on nothing else, and 2 cores run it no slower than in batches.
 Only passages use it: queries still go through the fp32 model, so a quantised index answers the same questions.
 """
 
@@ -236,7 +236,7 @@ class OnnxPassages:
         Each text runs alone (the batch size is not used): dynamic quantisation gives an activation tensor one
         scale per run, so a text batched with others got a vector that depended on them (cosine 0.998 to itself
         alone), and a rebuild that reuses vectors by text would mix two encodings. Alone, a vector depends only on
-        its text, and on 2 cores it is faster too: no padding, smaller activations (README, "Quantised indexing")."""
+        its text, and 2 cores run it no slower: no padding, smaller activations (README, "Quantised indexing")."""
         st = self.query_model
         prompt = self.prompts.get(prompt_name, "") if prompt_name else ""
         encoded = st.tokenizer([prompt + t for t in texts], truncation=True, max_length=st.max_seq_length,
