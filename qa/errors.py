@@ -68,8 +68,3 @@ class StoreUnavailableError(QAError):
 
 class QuantizationUnsupportedError(QAError):
     """`--quantize int8` was asked for a model whose layout the int8 exporter does not reproduce exactly."""
-
-
-# An index that cannot be read as it is (missing, unreadable, another layout): a rebuild replaces it, so what is
-# kept from it across a rebuild (its saved retrieval settings) falls back to the defaults.
-UNREADABLE_INDEX = (IndexNotFoundError, IndexCorruptError, IndexMismatchError)

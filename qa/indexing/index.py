@@ -109,8 +109,12 @@ def manifest_status(manifest: Manifest, seeds_dir: Path, model: str | None = Non
 
 
 def saved_retrieval_settings(index_dir: Path | str | Index) -> RetrievalSettings:
-    """The retrieval settings an existing index (a folder or a Qdrant URL) answers with; defaults when none."""
-    return parse_index(index_dir).saved_retrieval_settings()
+    """The retrieval settings an existing index (a folder or a Qdrant URL) answers with; the defaults when there is
+    none or its manifest is unreadable or of another layout: a rebuild replaces such an index, whatever stores it."""
+    try:
+        return RetrievalSettings.from_dict(parse_index(index_dir).read_manifest().retrieval)
+    except (IndexNotFoundError, IndexCorruptError, IndexMismatchError):
+        return RetrievalSettings()
 
 
 def build_index(seeds_dir: Path | str, index_dir: Path | str | Index, model: str | None = None, *,

@@ -12,14 +12,11 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from qa.records import Document, Passage
-
-if TYPE_CHECKING:
-    from qa.settings import RetrievalSettings
 
 
 class IndexManifest(Protocol):
@@ -98,9 +95,6 @@ class Index(Protocol):
 
     def open(self) -> PassageStore:
         """The current version, loaded; readers keep it until `close()` whatever a writer publishes meanwhile."""
-
-    def saved_retrieval_settings(self) -> "RetrievalSettings":
-        """The retrieval settings saved with the current version; defaults when there is none."""
 
     def writing(self, wait: float) -> AbstractContextManager[None]:
         """Held while one build reads the old version and publishes a new one (a folder's writer lock, waiting up

@@ -14,7 +14,6 @@ import numpy as np
 
 from qa.errors import IndexWriteError, QAError
 from qa.records import Document, Passage
-from qa.settings import RetrievalSettings
 from qa.store.local import store, versions
 from qa.store.local.store import IndexStore, Manifest
 
@@ -43,9 +42,6 @@ class LocalIndex:
 
     def open(self) -> IndexStore:
         return IndexStore.load(self.location)
-
-    def saved_retrieval_settings(self) -> RetrievalSettings:
-        return store.saved_retrieval_settings(self.location)
 
     @contextmanager
     def writing(self, wait: float) -> Iterator[None]:

@@ -28,10 +28,9 @@ import numpy as np
 
 from qa.store.local import versions
 from qa.store.base import Candidates
-from qa.errors import UNREADABLE_INDEX, IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from qa.store.lexical import LexicalIndex
 from qa.records import Document, Passage
-from qa.settings import RetrievalSettings
 from qa.store.local.tables import TABLES, DocumentTable, PassageTable, TableConnection, open_tables, write_tables
 from qa.store.local.vector_file import VectorFile
 
@@ -263,14 +262,6 @@ def top_rows(scores: np.ndarray, depth: int) -> np.ndarray:
     if len(matched) <= depth:
         return matched
     return matched[np.argpartition(-scores[matched], depth - 1)[:depth]]
-
-
-def saved_retrieval_settings(index_dir: Path | str) -> RetrievalSettings:
-    """The retrieval settings an existing index answers with; defaults when there is none (or it is unreadable)."""
-    try:
-        return RetrievalSettings.from_dict(Manifest.read(index_dir).retrieval)
-    except UNREADABLE_INDEX:
-        return RetrievalSettings()
 
 
 def make_faiss_index(vectors: np.ndarray, kind: str = "auto") -> faiss.Index:

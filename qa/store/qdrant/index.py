@@ -12,9 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
-from qa.errors import UNREADABLE_INDEX
 from qa.records import Document, Passage
-from qa.settings import RetrievalSettings
 from qa.store.local.store import Manifest
 from qa.store.qdrant import store
 from qa.store.qdrant.connection import QdrantLocation, resolve
@@ -61,13 +59,6 @@ class QdrantIndex:
 
     def open(self) -> QdrantStore:
         return QdrantStore.load(self.location)
-
-    def saved_retrieval_settings(self) -> RetrievalSettings:
-        """The current version's settings; defaults when there is none or it is unreadable (as for a folder)."""
-        try:
-            return RetrievalSettings.from_dict(self.read_manifest().retrieval)
-        except UNREADABLE_INDEX:
-            return RetrievalSettings()
 
     @contextmanager
     def writing(self, wait: float) -> Iterator[None]:
