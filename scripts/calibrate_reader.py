@@ -189,7 +189,8 @@ def metrics(decisions: dict, threshold: float) -> dict[str, dict[str, float]]:
             m["on-topic unanswerable abstained"].append(not answered)
             continue
         holds = row["sentence_holds"] or row["label"]
-        m["short answer holds gold"].append(row["label"])
+        m["short answer holds gold"].append(answered and row["label"])
+        m["best span holds gold, answered or not"].append(row["label"])
         m["answer holds gold"].append(answered and holds)
         m["in-document answered wrongly"].append(answered and not holds)
         m["in-document answered"].append(answered)
