@@ -254,7 +254,7 @@ def main() -> None:
                              "eval-out/calibrate-reader/rows-TEXT.jsonl]")
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--every", type=int, default=1, help="read every n-th question only (a quick check)")
-    parser.add_argument("--precision", choices=("int8", "fp32"), default="int8", help="which exported graph reads")
+    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="which exported graph reads")
     parser.add_argument("--write", action="store_true", help="store the calibrations fitted on all articles")
     args = parser.parse_args()
     if args.write and args.text != "vi":

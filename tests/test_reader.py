@@ -106,9 +106,34 @@ def reader():
     return loaded
 
 
+@pytest.fixture(scope="module", params=["fp32", "int8"])
+def each_reader(request):
+    """The reader as each of its graphs: fp32 (the default) and int8 ($QA_READER_PRECISION=int8)."""
+    from qa.reader import load_reader
+
+    return load_reader(precision=request.param)
+
+
+def test_the_default_graph_is_fp32_and_the_setting_picks_another_or_refuses(monkeypatch, reader):
+    from qa import AnswerSettings, InvalidArgumentError
+    from qa.reader import load_reader
+    from qa.reader.model import FP32_FILE, MODEL_FILE
+
+    monkeypatch.delenv("QA_READER_PRECISION", raising=False)
+    assert reader.model_file.name == FP32_FILE and reader.precision == "fp32"
+    monkeypatch.setenv("QA_READER_PRECISION", "int8")
+    assert load_reader().model_file.name == MODEL_FILE
+    assert load_reader(precision="fp32") is reader
+    monkeypatch.setenv("QA_READER_PRECISION", "fp16")
+    with pytest.raises(InvalidArgumentError, match=r"\$QA_READER_PRECISION must be one of fp32, int8"):
+        load_reader()
+    with pytest.raises(InvalidArgumentError, match="reader_precision must be one of"):
+        AnswerSettings(reader_precision="bf16")
+
+
 @pytest.mark.slow
-def test_onnx_reader_matches_its_torch_original(reader):
-    """The int8 graph `qa` runs picks the same spans as the torch model it was exported from."""
+def test_onnx_reader_matches_its_torch_original(each_reader):
+    """Each graph `qa` can run picks the same spans as the torch model it was exported from."""
     import torch
 
     from qa.embedding.default_model import prepare_default_model
@@ -121,12 +146,12 @@ def test_onnx_reader_matches_its_torch_original(reader):
              "The treaty was signed in Paris in 1951 by six countries, after two years of talks."]
     from qa.reader.windows import question_ids, tokenize
 
-    asked = question_ids(reader.tokenizer, question)
-    for context in tokenize(reader.tokenizer, texts):
-        window = windows(asked, context, reader.cls, reader.sep)[0]
+    asked = question_ids(each_reader.tokenizer, question)
+    for context in tokenize(each_reader.tokenizer, texts):
+        window = windows(asked, context, each_reader.cls, each_reader.sep)[0]
         with torch.no_grad():
             start, end = module(torch.tensor([window.ids]), torch.ones(1, len(window.ids), dtype=torch.long))
-        onnx_start, onnx_end = reader.logits([window.ids])
+        onnx_start, onnx_end = each_reader.logits([window.ids])
         assert best_span(onnx_start[0], onnx_end[0], window)[:2] == best_span(start[0].numpy(), end[0].numpy(),
                                                                                 window)[:2]
         assert np.corrcoef(onnx_start[0], start[0].numpy())[0, 1] > 0.99
@@ -143,9 +168,10 @@ def test_spans_point_into_the_text_without_edge_punctuation(reader):
     assert first.lead > spans[2].lead  # the passage that answers beats the one that does not
 
 
-def test_a_passage_reads_the_same_whatever_else_is_read_with_it(reader):
+def test_a_passage_reads_the_same_whatever_else_is_read_with_it(each_reader):
     """The int8 graph quantises activations per run: were windows batched, a passage's scores (and so the answer)
     would change with the other passages retrieved beside it (up to a logit, measured)."""
+    reader = each_reader
     question = "Lệnh ngừng bắn được ký ở đâu?"
     answer = ("Ngày 15 tháng 5, lãnh đạo các bên gặp mặt tại Moskva để ký hiệp định ngừng bắn sau nhiều tháng "
               "giao tranh.")
@@ -250,3 +276,12 @@ def test_qa_ask_with_the_reader_imports_no_torch(seed_index):
     lines = out.stdout.strip().splitlines()
     assert lines[-1] == "NO-TORCH", out.stderr
     assert json.loads(lines[0])["backend"] == "reader"
+
+
+@pytest.mark.slow
+def test_a_bad_reader_precision_is_a_clear_error_on_the_command_line(seed_index):
+    out = subprocess.run([sys.executable, "-m", "qa", "ask", "Ai đắc cử Tổng thống năm 1993?", "--index",
+                          str(seed_index)], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "QA_READER_PRECISION": "fp16"})
+    assert out.returncode == 2 and out.stdout == "" and "Traceback" not in out.stderr
+    assert "$QA_READER_PRECISION must be one of fp32, int8 (the reader's graph), got 'fp16'." in out.stderr

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from qa.errors import InvalidArgumentError
 from qa.language import ENGLISH, VIETNAMESE
+from qa.reader import PRECISIONS
 from qa.records import Document, Hit, Passage, Sentence
 
 # What an abstaining answer says, in the asker's language (also what the LLM is told to reply when stuck).
@@ -109,6 +110,7 @@ class AnswerSettings:
 
     passages: int = 3  # top passages whose sentences may answer (the reader reads as many as its calibration says)
     reader: bool = True  # answer with the trained reader when it is installed (False: the extractive answerer)
+    reader_precision: str | None = None  # its graph, "fp32" or "int8"; None: $QA_READER_PRECISION, else "fp32"
     min_confidence: float = 0.25  # answer when the abstention model's confidence reaches this (qa.answer.abstention)
     # A sentence's score: its cosine with the question plus these bonuses.
     passage_weight: float = 0.5  # its passage's fused score minus the best passage's: context counts
@@ -126,6 +128,9 @@ class AnswerSettings:
             raise InvalidArgumentError("passages must be ≥ 1, and max_quote_words and span_quote_words ≥ 5.")
         if not 0 <= self.min_confidence <= 1:
             raise InvalidArgumentError(f"min_confidence must be within 0..1, got {self.min_confidence!r}.")
+        if self.reader_precision is not None and self.reader_precision not in PRECISIONS:
+            raise InvalidArgumentError(f"reader_precision must be one of {', '.join(PRECISIONS)} or None, got "
+                                       f"{self.reader_precision!r}.")
 
 
 ENV_URL = "QA_LLM_URL"

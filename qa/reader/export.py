@@ -54,7 +54,7 @@ def reader_dir(weights: Path = WEIGHTS, cache_root: Path | None = None) -> Path:
 
 
 def is_complete(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in (MANIFEST, MODEL_FILE, TOKENIZER_FILE, PIECES_FILE,
+    return all((folder / name).is_file() for name in (MANIFEST, MODEL_FILE, FP32_FILE, TOKENIZER_FILE, PIECES_FILE,
                                                        EMBEDDINGS_FILE))
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.reader import DEFAULT_PRECISION
 from qa.reader.windows import MAX_TOKENS, OVERLAP, Window, question_ids, special_ids, tokenize, windows
 
 MAX_ANSWER_TOKENS = 30
@@ -43,7 +44,7 @@ class Span:
 class Reader:
     """One loaded reading model; thread-safe (ONNX Runtime sessions are), one instance serves many questions."""
 
-    def __init__(self, folder: Path, threads: int | None = None, precision: str = "int8") -> None:
+    def __init__(self, folder: Path, threads: int | None = None, precision: str = DEFAULT_PRECISION) -> None:
         import onnxruntime as ort
 
         from qa.reader.tokenizer import ReaderTokenizer
@@ -55,9 +56,9 @@ class Reader:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         self.embeddings = np.load(self.folder / EMBEDDINGS_FILE, mmap_mode="r")
-        file = {"int8": MODEL_FILE, "fp32": FP32_FILE}[precision]
-        self.session = ort.InferenceSession(str(self.folder / file), options,
-                                            providers=["CPUExecutionProvider"])
+        self.precision = precision
+        self.model_file = self.folder / {"int8": MODEL_FILE, "fp32": FP32_FILE}[precision]
+        self.session = ort.InferenceSession(str(self.model_file), options, providers=["CPUExecutionProvider"])
 
     def read(self, question: str, texts: list[str]) -> list[Span | None]:
         """Each text's best span (None for an empty text), in the order given."""
