@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 QUESTION = "What is the version code?"
 MARKER = re.compile(r"version code is (\d+)")
-KILLS = 6  # each costs one `qa index` process start (~8 s here)
+KILLS = 4  # each costs one `qa index` process start (~8 s here)
 
 
 @pytest.fixture(scope="module")
