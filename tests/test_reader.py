@@ -114,16 +114,17 @@ def each_reader(request):
     return load_reader(precision=request.param)
 
 
-def test_the_default_graph_is_fp32_and_the_setting_picks_another_or_refuses(monkeypatch, reader):
+def test_the_default_graph_is_fp32_and_the_setting_picks_another_or_refuses(monkeypatch):
     from qa import AnswerSettings, InvalidArgumentError
     from qa.reader import load_reader
     from qa.reader.model import FP32_FILE, MODEL_FILE
 
     monkeypatch.delenv("QA_READER_PRECISION", raising=False)
-    assert reader.model_file.name == FP32_FILE and reader.precision == "fp32"
+    default = load_reader()
+    assert default.model_file.name == FP32_FILE and default.precision == "fp32"
     monkeypatch.setenv("QA_READER_PRECISION", "int8")
     assert load_reader().model_file.name == MODEL_FILE
-    assert load_reader(precision="fp32") is reader
+    assert load_reader(precision="fp32") is default
     monkeypatch.setenv("QA_READER_PRECISION", "fp16")
     with pytest.raises(InvalidArgumentError, match=r"\$QA_READER_PRECISION must be one of fp32, int8"):
         load_reader()
