@@ -42,6 +42,7 @@ from qa.evaluation import load_dataset, with_questions_of  # noqa: E402
 from qa.evaluation.datasets import GoldQuestion, write_documents  # noqa: E402
 from qa.evaluation.metrics import contains_any  # noqa: E402
 from qa.indexing.index import build_index  # noqa: E402
+from qa.reader import DEFAULT_PRECISION, PRECISIONS  # noqa: E402
 from qa.reader.export import WEIGHTS, prepare_reader  # noqa: E402
 from qa.reader.model import Reader  # noqa: E402
 from qa.records import Hit  # noqa: E402
@@ -254,7 +255,8 @@ def main() -> None:
                              "eval-out/calibrate-reader/rows-TEXT.jsonl]")
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--every", type=int, default=1, help="read every n-th question only (a quick check)")
-    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="which exported graph reads")
+    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+                        help="which exported graph reads")
     parser.add_argument("--write", action="store_true", help="store the calibrations fitted on all articles")
     args = parser.parse_args()
     if args.write and args.text != "vi":

@@ -43,8 +43,7 @@ class Assistant:
         self.settings = settings
         self.llm = llm
         if reader is True:  # the shipped reader, unless answers are configured without one
-            reader = load_reader(precision=settings.reader_precision) if settings.reader and answerer is None \
-                else None
+            reader = load_reader(precision=settings.reader_precision) if settings.reader and answerer is None else None
         self.reader: Reader | None = reader or None
         self.answerer: Answerer = answerer if answerer is not None else default_answerer(retriever, settings, llm,
                                                                                           self.reader)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from qa.errors import InvalidArgumentError
 from qa.language import ENGLISH, VIETNAMESE
-from qa.reader import PRECISIONS
+from qa.reader import reader_precision
 from qa.records import Document, Hit, Passage, Sentence
 
 # What an abstaining answer says, in the asker's language (also what the LLM is told to reply when stuck).
@@ -128,9 +128,8 @@ class AnswerSettings:
             raise InvalidArgumentError("passages must be ≥ 1, and max_quote_words and span_quote_words ≥ 5.")
         if not 0 <= self.min_confidence <= 1:
             raise InvalidArgumentError(f"min_confidence must be within 0..1, got {self.min_confidence!r}.")
-        if self.reader_precision is not None and self.reader_precision not in PRECISIONS:
-            raise InvalidArgumentError(f"reader_precision must be one of {', '.join(PRECISIONS)} or None, got "
-                                       f"{self.reader_precision!r}.")
+        if self.reader_precision is not None:
+            reader_precision(self.reader_precision, "reader_precision")
 
 
 ENV_URL = "QA_LLM_URL"

@@ -40,13 +40,13 @@ def load_reader(weights: Path | None = None, precision: str | None = None) -> Re
     return _loaded(str(weights), stat.st_size, stat.st_mtime_ns, precision)
 
 
-def reader_precision(precision: str | None = None) -> str:
-    """The reader's graph asked for: the argument, else $QA_READER_PRECISION, else "fp32". "int8" is smaller and
-    faster and answers a little less often (README, "Answers and abstention"). Anything else is an
-    InvalidArgumentError, raised before anything loads."""
+def reader_precision(precision: str | None = None, name: str = "precision") -> str:
+    """The reader's graph asked for: the argument (called `name` in the error), else $QA_READER_PRECISION, else
+    "fp32". "int8" is smaller and faster and answers a little less often (README, "Answers and abstention").
+    Anything else is an InvalidArgumentError, raised before anything loads."""
     chosen = precision if precision is not None else os.environ.get(PRECISION_ENV) or DEFAULT_PRECISION
     if chosen not in PRECISIONS:
-        source = "precision" if precision is not None else f"${PRECISION_ENV}"
+        source = name if precision is not None else f"${PRECISION_ENV}"
         raise InvalidArgumentError(f"{source} must be one of {', '.join(PRECISIONS)} (the reader's graph), "
                                    f"got {chosen!r}.")
     return chosen
