@@ -25,6 +25,12 @@ _OPENERS = "\"“‘'«(["
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof st jr sr vs etc e.g i.e no tp gs pgs ts ths bs ks ông bà v.v tr ch q".split()
 )
+# A plain-text heading is a short line without final punctuation ("Điều 2. Thời gian mở cửa", "Results").
+FINAL_PUNCTUATION = tuple('.!?:;…,"”’)')
+_SENTENCE_CLOSERS = tuple('.!?:;…"”’)»')
+MAX_HEADING_CHARS = 100
+MAX_HEADING_WORDS = 12
+_LINE = re.compile(r"[^\n]+")
 
 
 def find_references(text: str) -> list[str]:
@@ -44,9 +50,56 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
 
     A boundary is terminal punctuation (plus closing quotes and reference markers) followed by white space
     and a capital letter, a digit or an opening quote; initials ("Georgiy I. Mirsky") and common
-    abbreviations do not end a sentence.
+    abbreviations do not end a sentence. A heading line on top of its paragraph ("Điều 2. Thời gian mở cửa",
+    then the article's text on the next line) is a sentence of its own, whole: quoted alone, never glued to
+    the sentence after it.
     """
     end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    at = start
+    for line_start, line_end in heading_lines(text, start, end):
+        spans += _punctuated_sentences(text, at, line_start)
+        spans.append((line_start, line_end))
+        at = line_end
+    return spans + _punctuated_sentences(text, at, end)
+
+
+def heading_lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The lines of text[start:end] that head the text under them: heading-shaped (`is_heading_line`), at a
+    sentence's start (the block's first line, or after a line that ends a sentence or is itself a heading),
+    followed by a line that starts with a capital letter or an opening quote, with a line of running text
+    (not heading-shaped) below them, and short beside the block's longest line. The last condition keeps
+    hard-wrapped prose (lines of ~70 characters, none over 120) from reading as headings; the one before keeps
+    a list of short lines together."""
+    lines = [trim_span(text, m.start(), m.end()) for m in _LINE.finditer(text, start, end)]
+    lines = [(s, e) for s, e in lines if s < e]
+    if len(lines) < 2:
+        return []
+    longest = max(e - s for s, e in lines)
+    shaped = [is_heading_line(text[s:e]) for s, e in lines]
+    found: list[tuple[int, int]] = []
+    for index, (s, e) in enumerate(lines[:-1]):
+        previous = lines[index - 1] if index else None
+        after_sentence = previous is None or previous in found or text[previous[1] - 1] in _SENTENCE_CLOSERS
+        following = text[lines[index + 1][0]]
+        starts_sentence = following.isupper() or following in _OPENERS  # not a digit: "H" then "2O" (a subscript)
+        below = not all(shaped[index + 1:])  # running text somewhere under it
+        short = longest > 120 or (e - s) <= 0.6 * longest
+        if shaped[index] and after_sentence and starts_sentence and below and short:
+            found.append((s, e))
+    return found
+
+
+def is_heading_line(line: str) -> bool:
+    """A short single line without final punctuation: how a heading looks in plain text."""
+    line = line.strip()
+    return (bool(line) and "\n" not in line and len(line) <= MAX_HEADING_CHARS
+            and len(line.split()) <= MAX_HEADING_WORDS and not line.endswith(FINAL_PUNCTUATION)
+            and line.count("(") == line.count(")"))  # "(H+" then "3) is found…" is one sentence broken
+
+
+def _punctuated_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """text[start:end] split at terminal punctuation (see `sentence_spans`)."""
     spans: list[tuple[int, int]] = []
     sentence_start = start
     for match in _SENTENCE_END.finditer(text, start, end):

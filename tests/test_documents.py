@@ -5,6 +5,7 @@ import pytest
 from qa import SeedsNotFoundError, SkippedDocumentWarning, read_documents
 from qa.documents.reading import document_blocks, document_title, is_heading
 from qa.documents.passages import ChunkingSettings, split_document, split_documents
+from qa.text import clean_text
 
 from conftest import SEEDS
 
@@ -100,6 +101,29 @@ def test_markdown_headings_without_blank_lines_are_headings_not_quoted_text(tmp_
         ("Thời hạn › Lõi lọc", "Lõi lọc không được bảo hành. Giá lõi là 85.000 đồng. #1 là lõi PP, không phải tiêu đề.")]
     for passage in passages:
         assert document.text[passage.start:passage.end].replace("\n", " ") == passage.text
+
+
+def test_a_plain_text_heading_on_the_line_above_its_text_names_the_section_and_is_never_quoted_with_it(tmp_path):
+    # Regulations, contracts and manuals saved as .txt put each article's heading right above its text
+    (tmp_path / "quy-che.txt").write_text(
+        "Quy chế sử dụng phòng thí nghiệm\n\nChương I\n\n"
+        "Điều 1. Giờ làm việc\nPhòng thí nghiệm mở cửa từ 7 giờ đến 17 giờ các ngày trong tuần, trừ ngày lễ. "
+        "Ngoài giờ đó, phòng chỉ mở khi có giáo viên phụ trách đi cùng.\n\n"
+        "Điều 2. Hóa chất\nHóa chất được cất trong tủ có khóa ở cuối phòng, cách xa nguồn nhiệt.\n", encoding="utf-8")
+    [document] = read_documents(tmp_path)
+    passages = split_document(document)
+    assert [(p.section, [s.text for s in p.sentences]) for p in passages] == [
+        ("Chương I › Điều 1. Giờ làm việc", [
+            "Điều 1. Giờ làm việc",
+            "Phòng thí nghiệm mở cửa từ 7 giờ đến 17 giờ các ngày trong tuần, trừ ngày lễ.",
+            "Ngoài giờ đó, phòng chỉ mở khi có giáo viên phụ trách đi cùng."]),
+        ("Chương I › Điều 2. Hóa chất", [
+            "Điều 2. Hóa chất", "Hóa chất được cất trong tủ có khóa ở cuối phòng, cách xa nguồn nhiệt."])]
+    # the heading stays in the passage's text (it is embedded and searched with it), and spans stay exact
+    assert passages[0].text.startswith("Điều 1. Giờ làm việc Phòng thí nghiệm")
+    for passage in passages:
+        for sentence in passage.sentences:
+            assert clean_text(document.text[sentence.start:sentence.end]) == sentence.text
 
 
 def test_a_document_without_a_title_line_uses_its_file_name(tmp_path):

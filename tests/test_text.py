@@ -38,6 +38,32 @@ def test_sentence_spans_respect_a_window_and_point_into_the_text():
     assert [text[s:e] for s, e in spans] == ["Một câu.", "Hai câu!"]
 
 
+def test_a_heading_line_on_top_of_its_paragraph_is_a_sentence_of_its_own():
+    # A regulation saved as plain text: each article's heading sits on the line above its text, no blank line.
+    text = ("Điều 2. Thời gian mở cửa\nThư viện mở cửa từ thứ Hai đến thứ Sáu, buổi sáng từ 7 giờ đến 11 giờ. "
+            "Sáng thứ Bảy mở cửa đến 11 giờ.\nChương II\nĐiều 3. Thẻ thư viện\nMỗi học sinh được cấp một thẻ "
+            "thư viện miễn phí vào đầu năm học.")
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "Điều 2. Thời gian mở cửa",  # whole: the period after "Điều 2" does not split a heading
+        "Thư viện mở cửa từ thứ Hai đến thứ Sáu, buổi sáng từ 7 giờ đến 11 giờ.",
+        "Sáng thứ Bảy mở cửa đến 11 giờ.",
+        "Chương II",
+        "Điều 3. Thẻ thư viện",
+        "Mỗi học sinh được cấp một thẻ thư viện miễn phí vào đầu năm học.",
+    ]
+
+
+def test_line_breaks_inside_a_sentence_are_not_headings():
+    subscript = "A molecular form called protonated hydrogen (H+\n3) is found in space. Large amounts of H\n2 are used."
+    assert [subscript[s:e] for s, e in sentence_spans(subscript)] == [
+        "A molecular form called protonated hydrogen (H+\n3) is found in space.", "Large amounts of H\n2 are used."]
+    wrapped = ("The army moved north towards the river crossing at dawn\nRussian observers reported that the\n"
+               "bridge was already down, and the crossing was abandoned.")
+    assert len(sentence_spans(wrapped)) == 1  # hard-wrapped prose: its lines are all about as long
+    sentence_then_list = "Thành phần gồm:\nBột mì\nĐường"
+    assert len(sentence_spans(sentence_then_list)) == 1  # no line of it reads as a paragraph under a heading
+
+
 def test_lowercase_after_period_does_not_split():
     text = "Năm 1993 có 3.5 triệu người. và tiếp tục"
     assert len(sentence_spans(text)) == 1

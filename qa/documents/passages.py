@@ -17,7 +17,7 @@ import qa.documents.formats
 import qa.text
 from qa.documents.reading import document_blocks, heading_level, heading_text
 from qa.records import Document, Passage, Sentence
-from qa.text import clean_text, find_references, sentence_spans
+from qa.text import clean_text, find_references, heading_lines, sentence_spans
 
 
 _SPLITTING_CODE = (__file__, qa.documents.reading.__file__, qa.documents.formats.__file__, qa.text.__file__)
@@ -47,12 +47,14 @@ def split_document(document: Document, settings: ChunkingSettings = ChunkingSett
     passages: list[Passage] = []
     headings: list[tuple[int, str]] = []  # the open headings, outermost first: (level, text)
     paragraph = 0
-    for block in document_blocks(text, marked_headings=document.kind != "text"):
+    marked = document.kind != "text"  # PDF, Word, HTML: their own markup names the sections
+    for block in document_blocks(text, marked_headings=marked):
         if block.kind == "heading":
             level = heading_level(text[block.start:block.end])
             headings = [h for h in headings if h[0] < level] + [(level, heading_text(text[block.start:block.end]))]
             continue
-        section = " › ".join(heading for _, heading in headings) or None
+        own = [] if marked else own_headings(text, block.start, block.end)
+        section = " › ".join([heading for _, heading in headings] + own) or None
         paragraph += 1
         spans = sentence_spans(text, block.start, block.end)
         windows = sentence_windows(text, spans, settings.max_words, settings.overlap_sentences)
@@ -74,6 +76,18 @@ def split_document(document: Document, settings: ChunkingSettings = ChunkingSett
                 page=document.page_at(start),
             ))
     return [p for p in passages if p.text]
+
+
+def own_headings(text: str, start: int, end: int) -> list[str]:
+    """The heading lines a paragraph starts with ("Điều 2. Thời gian mở cửa" on the line above its text, no blank
+    line between): they name this paragraph's section, and stay in its text as sentences of their own."""
+    names = []
+    for line_start, line_end in heading_lines(text, start, end):
+        if text[start:line_start].strip():
+            break
+        names.append(text[line_start:line_end])
+        start = line_end
+    return names
 
 
 def sentence_windows(text: str, spans: list[tuple[int, int]], max_words: int,

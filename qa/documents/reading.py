@@ -13,12 +13,9 @@ from qa.errors import SeedsNotFoundError, SeedUnreadableError
 from qa.documents.formats import DEFAULT_LIMITS, SUFFIXES, Extracted, ParseLimits, UnreadableDocumentError
 from qa.language import detect_language
 from qa.records import Document
-from qa.text import iter_paragraph_blocks, trim_span
+from qa.text import is_heading_line, iter_paragraph_blocks, trim_span
 
 DOCUMENT_SUFFIXES = SUFFIXES
-_FINAL_PUNCTUATION = tuple('.!?:;…,"”’)')
-_MAX_HEADING_CHARS = 100
-_MAX_HEADING_WORDS = 12
 _MAX_TITLE_CHARS = 200
 
 
@@ -164,8 +161,7 @@ def is_heading(block: str) -> bool:
     block = block.strip()
     if block.startswith("#"):
         return is_marked_heading(block)
-    return ("\n" not in block and len(block) <= _MAX_HEADING_CHARS
-            and len(block.split()) <= _MAX_HEADING_WORDS and not block.endswith(_FINAL_PUNCTUATION))
+    return is_heading_line(block)
 
 
 def heading_text(block: str) -> str:
