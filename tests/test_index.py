@@ -55,6 +55,38 @@ def test_unchanged_seeds_are_not_re_embedded_and_changed_seeds_make_it_stale(see
                                IndexStore.load(tmp_path / "fresh").passage_vectors(), atol=1e-5)
 
 
+def test_a_seed_saved_during_a_build_is_indexed_as_one_version_with_its_own_hash(tmp_path, embedder, monkeypatch):
+    """The manifest's hash of a seed is of exactly the bytes indexed: a file saved mid-build leaves the index
+    stale (the next build picks the edit up), and saving the old text back makes it fresh again, rightly."""
+    import hashlib
+
+    import qa.documents.reading as reading
+    import qa.indexing.index as indexing
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    note = seeds / "note.txt"
+    old, new = "Ghi chú\n\nCuộc họp lúc 9 giờ.\n", "Ghi chú\n\nCuộc họp dời sang 14 giờ.\n"
+    note.write_text(old, encoding="utf-8")
+    read = reading.read_seed
+
+    def read_then_save_over(path):
+        raw = read(path)
+        note.write_text(new, encoding="utf-8")  # the user's editor saves just after the build read the file
+        return raw
+
+    for module in (reading, indexing):  # every read of a seed, wherever it is made
+        monkeypatch.setattr(module, "read_seed", read_then_save_over)
+    build_index(seeds, tmp_path / "index", embedder=embedder)
+    monkeypatch.undo()
+    store = IndexStore.load(tmp_path / "index")
+    assert "9 giờ" in store.document_text("note.txt")
+    assert store.manifest.seeds["note.txt"] == hashlib.sha256(old.encode()).hexdigest()
+    assert index_status(seeds, tmp_path / "index", embedder.name).state == "stale"
+    note.write_text(old, encoding="utf-8")
+    assert index_status(seeds, tmp_path / "index", embedder.name).fresh
+
+
 def test_a_splitting_change_re_embeds_exactly_the_texts_it_changed(seeds_copy, tmp_path, embedder):
     """Reuse is keyed by the exact text embedded: windows cut differently get new vectors, never old ones by
     position, and every stored vector equals a fresh embedding of its own text."""

@@ -53,20 +53,33 @@ def read_seed(path: Path) -> bytes:
 def read_documents(seeds_dir: Path, limits: ParseLimits = DEFAULT_LIMITS) -> list[Document]:
     """Every readable document; unreadable or empty files, and files over one of the `limits` (time included:
     they are parsed in worker processes, `qa.documents.parsing`), are skipped with a `SkippedDocumentWarning`."""
+    return read_seeds(seeds_dir, limits)[0]
+
+
+def read_seeds(seeds_dir: Path, limits: ParseLimits = DEFAULT_LIMITS) -> tuple[list[Document], dict[str, str]]:
+    """`read_documents`, plus the SHA-256 of every seed file, skipped ones included, by relative name. Each file is
+    read once: a build records the hashes of exactly the bytes its documents came from, even while a file is
+    being rewritten."""
     from qa.documents.parsing import BoundedParser
 
     seeds_dir = Path(seeds_dir)
-    documents = []
-    files = ((path.relative_to(seeds_dir).as_posix(), read_seed(path)) for path in seed_files(seeds_dir))
+    documents, hashes = [], {}
+
+    def files():
+        for path in seed_files(seeds_dir):
+            name, raw = path.relative_to(seeds_dir).as_posix(), read_seed(path)
+            hashes[name] = hashlib.sha256(raw).hexdigest()
+            yield name, raw
+
     with BoundedParser(limits) as parser:
-        for name, raw, extracted in parser.parse_all(files):
+        for name, raw, extracted in parser.parse_all(files()):
             if isinstance(extracted, UnreadableDocumentError):
-                warnings.warn(f"Skipping {name}: {extracted}", SkippedDocumentWarning, stacklevel=2)
+                warnings.warn(f"Skipping {name}: {extracted}", SkippedDocumentWarning, stacklevel=3)
             elif not extracted.text.strip():
-                warnings.warn(f"Skipping {name}: the file is empty", SkippedDocumentWarning, stacklevel=2)
+                warnings.warn(f"Skipping {name}: the file is empty", SkippedDocumentWarning, stacklevel=3)
             else:
-                documents.append(make_document(name, extracted, hashlib.sha256(raw).hexdigest()))
-    return documents
+                documents.append(make_document(name, extracted, hashes[name]))
+    return documents, hashes
 
 
 def make_document(name: str, source: str | Extracted, sha256: str = "") -> Document:

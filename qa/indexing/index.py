@@ -19,7 +19,7 @@ import numpy as np
 
 from qa.store.base import Index, PassageStore
 from qa.store.location import parse_index
-from qa.documents.reading import read_documents, read_seed, seed_files
+from qa.documents.reading import read_seed, read_seeds, seed_files
 from qa.embedding.embeddings import Embedder, canonical_model_name, configured_model
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, SeedsNotFoundError
 from qa.documents.passages import ChunkingSettings, split_documents
@@ -160,9 +160,8 @@ def _build_locked(seeds_dir: Path, index: Index, model_name: str, settings: Chun
     """Embed a version and publish it (`Index.publish`), holding the index's writer lock."""
     if not force and (report := _unchanged(seeds_dir, index, model_name, settings, retrieval, started, encoder)):
         return report  # the writer we waited for built it
-    hashes = seed_hashes(seeds_dir)
+    documents, hashes = read_seeds(seeds_dir)  # one read: the manifest's hashes are of the bytes indexed
     status = index_status(seeds_dir, index, model_name, settings, hashes)
-    documents = read_documents(seeds_dir)
     if not documents:
         raise SeedsNotFoundError(f"No readable document in {seeds_dir}.")
     passages = split_documents(documents, settings)
