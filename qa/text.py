@@ -26,10 +26,10 @@ _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof st jr sr vs etc e.g i.e no tp gs pgs ts ths bs ks ông bà v.v tr ch q".split()
 )
 # A plain-text heading is a short line without final punctuation ("Điều 2. Thời gian mở cửa", "Results").
-FINAL_PUNCTUATION = tuple('.!?:;…,"”’)')
+_FINAL_PUNCTUATION = tuple('.!?:;…,"”’)')
 _SENTENCE_CLOSERS = tuple('.!?:;…"”’)»')
-MAX_HEADING_CHARS = 100
-MAX_HEADING_WORDS = 12
+_MAX_HEADING_CHARS = 100
+_MAX_HEADING_WORDS = 12
 _LINE = re.compile(r"[^\n]+")
 
 
@@ -93,8 +93,8 @@ def heading_lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
 def is_heading_line(line: str) -> bool:
     """A short single line without final punctuation: how a heading looks in plain text."""
     line = line.strip()
-    return (bool(line) and "\n" not in line and len(line) <= MAX_HEADING_CHARS
-            and len(line.split()) <= MAX_HEADING_WORDS and not line.endswith(FINAL_PUNCTUATION)
+    return (bool(line) and "\n" not in line and len(line) <= _MAX_HEADING_CHARS
+            and len(line.split()) <= _MAX_HEADING_WORDS and not line.endswith(_FINAL_PUNCTUATION)
             and line.count("(") == line.count(")"))  # "(H+" then "3) is found…" is one sentence broken
 
 
