@@ -121,8 +121,8 @@ bench-scale: model
 bench-qdrant: model
 	$(BIN)/python scripts/bench_qdrant.py
 
-# The reader on a text of another kind (a school library's regulations written for this project): 20 questions it
-# answers, 20 it does not, asked in Vietnamese and in English; each answer printed (eval-out/own-check/).
+# The reader on texts of other kinds written for this project (a school library's regulations, a news report): each
+# 20 questions it answers, 20 it does not, asked in Vietnamese and in English; each answer printed (eval-out/own-check/).
 .PHONY: bench-own
 bench-own: model
 	$(BIN)/python scripts/bench_own_check.py

@@ -1,14 +1,14 @@
-"""The reader on text that is not translated Wikipedia: a school library's regulations written for this project
-(tests/data/own_check/docs) and 40 questions on it, 20 that it answers and 20 on the same topic that it does not,
-asked in Vietnamese (gold.jsonl) and, translated by hand, in English (gold.en.jsonl: cross-lingual, the answers
-are the Vietnamese text's).
+"""The reader on text that is not translated Wikipedia, written for this project: a school library's regulations
+(tests/data/own_check) and a local news report (tests/data/own_check_news). Each set has 40 questions on its text,
+20 that it answers and 20 on the same topic that it does not, asked in Vietnamese (gold.jsonl) and, translated by
+hand, in English (gold.en.jsonl: cross-lingual, the answers are the Vietnamese text's).
 
-    .venv/bin/python scripts/bench_own_check.py [--out eval-out/own-check]
+    .venv/bin/python scripts/bench_own_check.py [--out eval-out/own-check] [--only own_check_news]
     make bench-own
 
-Prints each question with the answer (or the abstention) and a summary: answered right, answered wrongly,
-abstained on the unanswerable ones, per language. The rows go to OUT/per_question.jsonl and
-OUT/per_question.en.jsonl.
+Prints each question with the answer (or the abstention) and a summary per set and language: answered right,
+answered wrongly, abstained on the unanswerable ones. The rows go to OUT/SET/per_question.jsonl and
+OUT/SET/per_question.en.jsonl.
 """
 
 from __future__ import annotations
@@ -23,22 +23,27 @@ from qa.indexing.index import build_index
 from qa.retrieval.retriever import Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECK = ROOT / "tests" / "data" / "own_check"
+CHECKS = tuple(ROOT / "tests" / "data" / name for name in ("own_check", "own_check_news"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("eval-out") / "own-check")
+    parser.add_argument("--only", choices=[c.name for c in CHECKS], help="one set instead of all")
     args = parser.parse_args()
     embedder = Embedder.load()
-    with tempfile.TemporaryDirectory(prefix="own-check-") as scratch:
-        build_index(CHECK / "docs", Path(scratch) / "index", embedder=embedder, log=lambda m: None)
-        retriever = Retriever.load(Path(scratch) / "index", embedder=query_encoder(embedder))
-        summaries = [check(retriever, CHECK / gold, args.out / rows) for gold, rows in
-                     (("gold.jsonl", "per_question.jsonl"), ("gold.en.jsonl", "per_question.en.jsonl"))]
+    summaries = []
+    for folder in (c for c in CHECKS if args.only in (None, c.name)):
+        print(f"# {folder.name}")
+        with tempfile.TemporaryDirectory(prefix="own-check-") as scratch:  # each set its own index
+            build_index(folder / "docs", Path(scratch) / "index", embedder=embedder, log=lambda m: None)
+            retriever = Retriever.load(Path(scratch) / "index", embedder=query_encoder(embedder))
+            for language, gold, rows in (("vi", "gold.jsonl", "per_question.jsonl"),
+                                         ("en", "gold.en.jsonl", "per_question.en.jsonl")):
+                summaries.append(f"{folder.name} {language}: "
+                                 f"{check(retriever, folder / gold, args.out / folder.name / rows)}")
     print()
-    for language, summary in zip(("vi", "en"), summaries):
-        print(f"{language}: {summary}")
+    print("\n".join(summaries))
 
 
 def check(retriever: Retriever, gold: Path, rows: Path) -> str:
@@ -58,6 +63,7 @@ def check(retriever: Retriever, gold: Path, rows: Path) -> str:
     abstained = sum(not r.answered for r in outside)
     return (f"answerable {len(inside)}: answered right {right}, short answer holds gold {short}, answered wrongly "
             f"{wrong}, abstained {len(inside) - right - wrong}; unanswerable {len(outside)}: abstained {abstained}")
+
 
 if __name__ == "__main__":
     main()
