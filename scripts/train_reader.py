@@ -13,6 +13,9 @@ Data (../shared/training, README there):
   text does not hold the answer), labelled "no answer" (the <s> token), --negatives of the answerable count;
 - on-topic unanswerable examples (--on-topic of the answerable count): the question against its own paragraph with
   the sentences holding the answer removed, so the model learns "on topic" is not "answers it";
+- swapped unanswerable examples (--swapped of the answerable count): the question with one of its names or
+  numbers that the paragraph holds replaced by one from another paragraph that it does not ("Who won the 21 km?"
+  over a report of the 42 km), against its own paragraph: worded like an answerable question, answered nowhere;
 - an answer text that occurs more than once in its paragraph (SQuAD's offsets are only its first occurrence) is
   trained on every occurrence, with the marginal likelihood over them (Clark & Gardner, 2018).
 Never the dev benchmark: it is not read here.
@@ -52,7 +55,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.reader.training import Example, Feature, featurize, usable_translation, without_answer  # noqa: E402
+from qa.reader.training import (Example, Feature, featurize, swapped_question, usable_translation,  # noqa: E402
+                                without_answer)
 from qa.reader.windows import MAX_TOKENS, OVERLAP  # noqa: E402
 
 TRAINING = ROOT.parent / "shared" / "training"
@@ -109,7 +113,7 @@ def read_translations(path: Path) -> dict[str, str]:
 
 def build_examples(squad_count: int, negatives: float, rng: random.Random, squad_offset: int = 0,
                    on_topic: float = 0.0, seed: int = 0, translations: dict[str, str] | None = None,
-                   native_share: float = 1.0) -> tuple[list[Example], Counter]:
+                   native_share: float = 1.0, swapped: float = 0.0) -> tuple[list[Example], Counter]:
     """All TyDi questions (with `translations`: each translated one also asked in English over its passage, and
     only `native_share` of the questions kept in their own language), `squad_count` SQuAD questions (after the
     first `squad_offset` of the seeded shuffle), and unanswerable pairs from the same articles."""
@@ -117,6 +121,7 @@ def build_examples(squad_count: int, negatives: float, rng: random.Random, squad
     examples: list[Example] = []
     topic_rng = random.Random(f"on-topic {seed}")  # its own draws: the rest stays as it was without --on-topic
     cross_rng = random.Random(f"translated {seed}")  # likewise for --translated
+    swap_rng = random.Random(f"swapped {seed}")  # and for --swapped
     sources = [(TYDI, "tydi", None), (SQUAD, "squad", squad_count)]
     for file, source, limit in sources:
         articles = read_squad_format(TRAINING / file, source)
@@ -144,6 +149,14 @@ def build_examples(squad_count: int, negatives: float, rng: random.Random, squad
                     if rest is not None:
                         examples.append(Example(kind, language, rest, text, None))
                         counts[f"{kind} unanswerable, own paragraph without the answer"] += 1
+                if swapped and swap_rng.random() < swapped:
+                    same = [b for b, article in enumerate(articles) if b != a and article[0] == language]
+                    donors = [other for o, other in enumerate(paragraphs) if o != p] or \
+                        [other for b in swap_rng.sample(same, min(3, len(same))) for other in articles[b][2]]
+                    changed = swapped_question(text, paragraphs[p], donors, swap_rng)
+                    if changed is not None:
+                        examples.append(Example(kind, language, paragraphs[p], changed, None))
+                        counts[f"{kind} unanswerable, a name or number of the question swapped"] += 1
     rng.shuffle(examples)
     return examples, counts
 
@@ -229,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--negatives", type=float, default=0.3, help="share of questions also paired unanswerable")
     parser.add_argument("--on-topic", type=float, default=0.0,
                         help="share of questions also paired with their paragraph minus the answer's sentences")
+    parser.add_argument("--swapped", type=float, default=0.0,
+                        help="share of questions also asked with a name or number swapped for one their paragraph lacks")
     parser.add_argument("--squad-offset", type=int, default=0, help="skip this many of the seeded SQuAD sample")
     parser.add_argument("--translated", type=Path,
                         help="English translations of TyDi questions (scripts/translate_questions.py's output)")
@@ -265,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
     translations = read_translations(args.translated) if args.translated else None
     examples, example_counts = build_examples(args.examples, args.negatives, rng, args.squad_offset, args.on_topic,
-                                              args.seed, translations, args.native_share)
+                                              args.seed, translations, args.native_share, args.swapped)
     features, feature_counts = featurize(examples, tokenizer)
     plan = batches(features, args.batch_size, rng)
     steps = min(len(plan), args.max_steps) if args.max_steps else len(plan)
@@ -373,7 +388,7 @@ def export(trained, args, base: Path, example_counts: Counter, feature_counts: C
         "examples": dict(example_counts), "windows": dict(feature_counts),
         "init": {"file": args.init.name, "sha256": hashed(args.init.resolve())} if args.init else None,
         "recipe": {"seed": args.seed, "squad_examples": args.examples, "squad_offset": args.squad_offset,
-                   "negatives": args.negatives, "on_topic": args.on_topic,
+                   "negatives": args.negatives, "on_topic": args.on_topic, "swapped": args.swapped,
                    "translated": args.translated.name if args.translated else None,
                    "native_share": args.native_share,
                    "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup,

@@ -66,6 +66,24 @@ def test_on_topic_unanswerable_passages_lose_every_sentence_holding_the_answer()
     assert without_answer("Một câu. Năm 1010 dời đô.", "1010") is None  # too little left to be a passage
 
 
+def test_a_swapped_question_names_what_its_paragraph_never_mentions():
+    import random
+
+    from qa.reader.training import swapped_question
+
+    context = "Lò Văn Khánh won the 42 km in 2025, ahead of Trần Anh."
+    donors = ["The 21 km was held in Hà Nội in 2024.", "Khánh also ran in 2023."]
+    seen = {swapped_question("Who won the 42 km in 2025?", context, donors, random.Random(seed)) for seed in range(20)}
+    # a number the paragraph holds becomes one it does not; never a term it holds, never the question unchanged
+    assert seen == {"Who won the 21 km in 2025?", "Who won the 2024 km in 2025?", "Who won the 2023 km in 2025?",
+                    "Who won the 42 km in 21?", "Who won the 42 km in 2024?", "Who won the 42 km in 2023?"}
+    # names swap for names: "Hà", "Nội" are the donors' names the paragraph lacks ("Khánh" it has)
+    assert swapped_question("When did Khánh win?", context, donors, random.Random(0)) in {
+        "When did Hà win?", "When did Nội win?"}
+    assert swapped_question("Who won?", context, donors, random.Random(0)) is None  # nothing to swap
+    assert swapped_question("Who won in 1999?", context, donors, random.Random(0)) is None  # 1999 is not in it
+
+
 def test_only_translations_that_read_as_one_english_question_are_trained_on():
     from qa.reader.training import usable_translation
 

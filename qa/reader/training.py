@@ -5,6 +5,8 @@ answer it) → token windows labelled with every occurrence of the answer. Pure 
 
 from __future__ import annotations
 
+import random
+import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
@@ -50,6 +52,40 @@ def without_answer(context: str, answer: str) -> str | None:
     if len(kept) < 2 or answer.casefold() in text.casefold():
         return None
     return text
+
+
+_TERM = re.compile(r"\d+(?:[.,]\d+)*|\w+")
+
+
+def swappable_terms(text: str) -> list[tuple[str, str]]:
+    """(term, kind) for the numbers and the capitalised words after the first word of `text`: the names and
+    figures a question's answer hinges on."""
+    terms = []
+    for position, match in enumerate(_TERM.finditer(text)):
+        term = match.group(0)
+        if term[0].isdigit():
+            terms.append((term, "number"))
+        elif position > 0 and term[0].isupper() and len(term) > 1:
+            terms.append((term, "name"))
+    return terms
+
+
+def swapped_question(question: str, context: str, donors: list[str], rng: random.Random) -> str | None:
+    """`question` with one of its names or numbers that `context` holds replaced by one of the same kind, taken
+    from `donors` (other paragraphs), that `context` does not hold: worded like a question the context answers,
+    about something it never mentions ("Who won the 21 km?" over a report of the 42 km). An unanswerable example
+    of the kind SQuAD 2.0 made by hand; None when the question has no such term or the donors no replacement."""
+    held = {term.casefold() for term in _TERM.findall(context)}
+    asked = {term.casefold() for term in _TERM.findall(question)}
+    terms = [(term, kind) for term, kind in swappable_terms(question) if term.casefold() in held]
+    if not terms:
+        return None
+    term, kind = rng.choice(terms)
+    pool = sorted({t for donor in donors for t, k in swappable_terms(donor)
+                   if k == kind and t.casefold() not in held and t.casefold() not in asked})
+    if not pool:
+        return None
+    return re.sub(rf"(?<!\w){re.escape(term)}(?!\w)", lambda _: rng.choice(pool), question, count=1)
 
 
 def usable_translation(original: str, english: str) -> bool:
