@@ -6,6 +6,7 @@ import hashlib
 import re
 import unicodedata
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,9 +64,10 @@ def read_seeds(seeds_dir: Path, limits: ParseLimits = DEFAULT_LIMITS) -> tuple[l
     from qa.documents.parsing import BoundedParser
 
     seeds_dir = Path(seeds_dir)
-    documents, hashes = [], {}
+    documents: list[Document] = []
+    hashes: dict[str, str] = {}
 
-    def files():
+    def files() -> Iterator[tuple[str, bytes]]:
         for path in seed_files(seeds_dir):
             name, raw = path.relative_to(seeds_dir).as_posix(), read_seed(path)
             hashes[name] = hashlib.sha256(raw).hexdigest()
