@@ -93,15 +93,20 @@ def read_squad_format(path: Path, source: str) -> list[tuple[str, str, list[str]
     return articles
 
 
-def unanswering(articles, a: int, p: int, answer: str, rng: random.Random) -> str | None:
-    """Another paragraph of article `a` that does not hold `answer`; for a one-paragraph article (TyDi), a
-    paragraph of another article in the same language."""
+def neighbours(articles, a: int, p: int, rng: random.Random) -> list[str]:
+    """The other paragraphs of article `a`; for a one-paragraph article (TyDi), the paragraphs of three other
+    articles in the same language."""
     language, _, paragraphs, _ = articles[a]
     others = [text for o, text in enumerate(paragraphs) if o != p]
     if not others:
         same = [b for b in range(len(articles)) if b != a and articles[b][0] == language]
         others = [text for b in rng.sample(same, min(3, len(same))) for text in articles[b][2]]
-    others = [text for text in others if answer.casefold() not in text.casefold()]
+    return others
+
+
+def unanswering(articles, a: int, p: int, answer: str, rng: random.Random) -> str | None:
+    """A neighbouring paragraph (`neighbours`) that does not hold `answer`."""
+    others = [text for text in neighbours(articles, a, p, rng) if answer.casefold() not in text.casefold()]
     return rng.choice(others) if others else None
 
 
@@ -150,9 +155,7 @@ def build_examples(squad_count: int, negatives: float, rng: random.Random, squad
                         examples.append(Example(kind, language, rest, text, None))
                         counts[f"{kind} unanswerable, own paragraph without the answer"] += 1
                 if swapped and swap_rng.random() < swapped:
-                    same = [b for b, article in enumerate(articles) if b != a and article[0] == language]
-                    donors = [other for o, other in enumerate(paragraphs) if o != p] or \
-                        [other for b in swap_rng.sample(same, min(3, len(same))) for other in articles[b][2]]
+                    donors = neighbours(articles, a, p, swap_rng)
                     changed = swapped_question(text, paragraphs[p], donors, swap_rng)
                     if changed is not None:
                         examples.append(Example(kind, language, paragraphs[p], changed, None))
