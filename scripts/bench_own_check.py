@@ -1,7 +1,10 @@
 """The reader on text that is not translated Wikipedia, written for this project: a school library's regulations
-(tests/data/own_check) and a local news report (tests/data/own_check_news). Each set has 40 questions on its text,
-20 that it answers and 20 on the same topic that it does not, asked in Vietnamese (gold.jsonl) and, translated by
-hand, in English (gold.en.jsonl: cross-lingual, the answers are the Vietnamese text's).
+(tests/data/own_check) and a local news report (tests/data/own_check_news), each with 40 questions on its text,
+20 that it answers and 20 on the same topic that it does not; and twelve short texts of six genres
+(tests/data/own_check_written: 72 questions they answer, 48 they do not), held out of the written training passages
+(scripts/data/written-qa.jsonl) and written the same way, so a check of that data's own kind, not an unseen one.
+Every question is asked in Vietnamese (gold.jsonl) and, translated by hand, in English (gold.en.jsonl:
+cross-lingual, the answers are the Vietnamese text's).
 
     .venv/bin/python scripts/bench_own_check.py [--out eval-out/own-check] [--only own_check_news]
     make bench-own
@@ -23,7 +26,7 @@ from qa.indexing.index import build_index
 from qa.retrieval.retriever import Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKS = tuple(ROOT / "tests" / "data" / name for name in ("own_check", "own_check_news"))
+CHECKS = tuple(ROOT / "tests" / "data" / name for name in ("own_check", "own_check_news", "own_check_written"))
 
 
 def main() -> None:

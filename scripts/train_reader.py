@@ -26,6 +26,12 @@ that do not answer it): an English question over text in another language, the c
 Vietnamese documents, for which no training data exists. A translation is used only when it looks like one
 question (`usable_translation`); --native-share limits the native TyDi questions kept beside them.
 
+Written examples (--written, scripts/data/written-qa.jsonl): Vietnamese passages of several genres written for
+this project, each with questions in Vietnamese and in English, some answerable (an exact span) and some written
+to be unanswerable on the same topic; each question trained --written-repeat times. They are the two kinds of data
+the public sets lack: English questions over Vietnamese text, and questions on topic that the text does not answer.
+--tydi samples that many TyDi questions instead of all of them (a short stage).
+
 A second stage starts from a trained reader (--init its reader.safetensors) on a fresh sample of SQuAD
 (--squad-offset skips the questions an earlier stage drew with the same seed).
 
@@ -39,7 +45,6 @@ from __future__ import annotations
 import argparse
 import functools
 import gzip
-import hashlib
 import json
 import os
 import platform
@@ -55,8 +60,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.reader.training import (Example, Feature, featurize, swapped_question, usable_translation,  # noqa: E402
-                                without_answer)
+from qa.reader.export import weights_digest  # noqa: E402
+from qa.reader.training import (Example, Feature, WrittenArticle, featurize, swapped_question,  # noqa: E402
+                                usable_translation, without_answer, written_articles)
 from qa.reader.windows import MAX_TOKENS, OVERLAP  # noqa: E402
 
 TRAINING = ROOT.parent / "shared" / "training"
@@ -64,17 +70,9 @@ SQUAD = "squad-v1.1-train.en.json.gz"
 TYDI = "tydiqa-goldp.json.gz"
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @functools.cache
 def hashed(path: Path) -> str:
-    return sha256(path)
+    return weights_digest(path)  # any file's SHA-256, read in blocks
 
 
 def read_squad_format(path: Path, source: str) -> list[tuple[str, str, list[str], list[tuple[int, str, str, str]]]]:
@@ -110,23 +108,30 @@ def unanswering(articles, a: int, p: int, answer: str, rng: random.Random) -> st
     return rng.choice(others) if others else None
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def read_translations(path: Path) -> dict[str, str]:
     """Question id → its usable English translation."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return {r["id"]: r["english"] for r in rows if usable_translation(r["question"], r["english"])}
+    return {r["id"]: r["english"] for r in read_jsonl(path) if usable_translation(r["question"], r["english"])}
 
 
 def build_examples(squad_count: int, negatives: float, rng: random.Random, squad_offset: int = 0,
                    on_topic: float = 0.0, seed: int = 0, translations: dict[str, str] | None = None,
-                   native_share: float = 1.0, swapped: float = 0.0) -> tuple[list[Example], Counter]:
-    """All TyDi questions (with `translations`: each translated one also asked in English over its passage, and
-    only `native_share` of the questions kept in their own language), `squad_count` SQuAD questions (after the
-    first `squad_offset` of the seeded shuffle), and unanswerable pairs from the same articles."""
+                   native_share: float = 1.0, swapped: float = 0.0, tydi_count: int | None = None,
+                   written: list[WrittenArticle] | None = None,
+                   written_repeat: int = 1) -> tuple[list[Example], Counter]:
+    """All TyDi questions (or a seeded `tydi_count` of them; with `translations`: each translated one also asked
+    in English over its passage, and only `native_share` of the questions kept in their own language),
+    `squad_count` SQuAD questions (after the first `squad_offset` of the seeded shuffle), and unanswerable pairs
+    from the same articles; then the `written` passages' questions, each `written_repeat` times."""
     counts: Counter = Counter()
     examples: list[Example] = []
     topic_rng = random.Random(f"on-topic {seed}")  # its own draws: the rest stays as it was without --on-topic
     cross_rng = random.Random(f"translated {seed}")  # likewise for --translated
     swap_rng = random.Random(f"swapped {seed}")  # and for --swapped
+    tydi_rng = random.Random(f"tydi {seed}")  # and for --tydi
     sources = [(TYDI, "tydi", None), (SQUAD, "squad", squad_count)]
     for file, source, limit in sources:
         articles = read_squad_format(TRAINING / file, source)
@@ -134,6 +139,8 @@ def build_examples(squad_count: int, negatives: float, rng: random.Random, squad
         if limit is not None:
             rng.shuffle(pool)
             pool = pool[squad_offset:squad_offset + limit]
+        elif tydi_count is not None:
+            pool = tydi_rng.sample(pool, min(tydi_count, len(pool)))
         for a, (p, question, answer, qid) in pool:
             language, _, paragraphs, _ = articles[a]
             asked = [(source, question)]
@@ -160,8 +167,29 @@ def build_examples(squad_count: int, negatives: float, rng: random.Random, squad
                     if changed is not None:
                         examples.append(Example(kind, language, paragraphs[p], changed, None))
                         counts[f"{kind} unanswerable, a name or number of the question swapped"] += 1
+    examples += written_examples(written or [], negatives, written_repeat, random.Random(f"written {seed}"), counts)
     rng.shuffle(examples)
     return examples, counts
+
+
+def written_examples(articles: list[WrittenArticle], negatives: float, repeat: int, rng: random.Random,
+                     counts: Counter) -> list[Example]:
+    """The written passages' questions as examples, `repeat` times over (a few hundred questions beside thousands
+    of SQuAD's would otherwise barely count): the unanswerable ones as written, the answerable ones also against
+    another passage of their genre (`negatives` of them), as for SQuAD."""
+    examples = []
+    for _ in range(repeat):
+        for a, (language, _, paragraphs, questions) in enumerate(articles):
+            for p, question, answer, qid in questions:
+                kind = "written asked in English" if qid.endswith(":en") else "written"
+                examples.append(Example(kind, language, paragraphs[p], question, answer))
+                counts[f"{kind} {'answerable' if answer is not None else 'unanswerable, written so'}"] += 1
+                if answer is not None and rng.random() < negatives:
+                    other = unanswering(articles, a, p, answer, rng)
+                    if other is not None:
+                        examples.append(Example(kind, language, other, question, None))
+                        counts[f"{kind} unanswerable"] += 1
+    return examples
 
 
 def batches(features: list[Feature], size: int, rng: random.Random) -> list[list[int]]:
@@ -252,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="English translations of TyDi questions (scripts/translate_questions.py's output)")
     parser.add_argument("--native-share", type=float, default=1.0,
                         help="with --translated: share of the translated questions also kept in their own language")
+    parser.add_argument("--tydi", type=int, help="TyDi questions sampled (default: all of them)")
+    parser.add_argument("--written", type=Path,
+                        help="passages and questions written for this project (scripts/data/written-qa.jsonl)")
+    parser.add_argument("--written-repeat", type=int, default=1, help="times each written question is trained on")
     parser.add_argument("--init", type=Path, help="start from this trained reader.safetensors (a second stage)")
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: one epoch)")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -282,8 +314,10 @@ def main(argv: list[str] | None = None) -> int:
 
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
     translations = read_translations(args.translated) if args.translated else None
+    written = written_articles(read_jsonl(args.written)) if args.written else None
     examples, example_counts = build_examples(args.examples, args.negatives, rng, args.squad_offset, args.on_topic,
-                                              args.seed, translations, args.native_share, args.swapped)
+                                              args.seed, translations, args.native_share, args.swapped, args.tydi,
+                                              written, args.written_repeat)
     features, feature_counts = featurize(examples, tokenizer)
     plan = batches(features, args.batch_size, rng)
     steps = min(len(plan), args.max_steps) if args.max_steps else len(plan)
@@ -384,16 +418,21 @@ def export(trained, args, base: Path, example_counts: Counter, feature_counts: C
         "data": {f: {"sha256": hashed(TRAINING / f)} for f in (SQUAD, TYDI)}
                 | ({args.translated.name: {"sha256": hashed(args.translated.resolve()),
                                            "what": "TyDi questions translated into English (translate_questions.py)"}}
-                   if args.translated else {}),
+                   if args.translated else {})
+                | ({args.written.name: {"sha256": hashed(args.written.resolve()),
+                                        "what": "Vietnamese passages with Vietnamese and English questions, some "
+                                                "unanswerable, written for this project"}} if args.written else {}),
         "licences": {SQUAD: "CC BY-SA 4.0", TYDI: "Apache-2.0"}
                     | ({args.translated.name: "Apache-2.0 (TyDi's questions, translated by "
-                                              "Qwen2.5-Coder-1.5B-Instruct, Apache-2.0)"} if args.translated else {}),
+                                              "Qwen2.5-Coder-1.5B-Instruct, Apache-2.0)"} if args.translated else {})
+                    | ({args.written.name: "MIT (this project's own)"} if args.written else {}),
         "examples": dict(example_counts), "windows": dict(feature_counts),
         "init": {"file": args.init.name, "sha256": hashed(args.init.resolve())} if args.init else None,
         "recipe": {"seed": args.seed, "squad_examples": args.examples, "squad_offset": args.squad_offset,
                    "negatives": args.negatives, "on_topic": args.on_topic, "swapped": args.swapped,
                    "translated": args.translated.name if args.translated else None,
-                   "native_share": args.native_share,
+                   "native_share": args.native_share, "tydi_examples": args.tydi,
+                   "written": args.written.name if args.written else None, "written_repeat": args.written_repeat,
                    "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup,
                    "frozen": f"embeddings and encoder layers 0..{args.frozen_layers - 1}",
                    "max_tokens": MAX_TOKENS, "overlap": OVERLAP, "attention_dropout": 0.0,

@@ -95,6 +95,46 @@ def test_only_translations_that_read_as_one_english_question_are_trained_on():
     assert not usable_translation("Mikä on polaroidi?", "Here is the translation. " * 10 + "What is it?")
 
 
+def test_written_passages_train_both_languages_and_refuse_an_answer_their_passage_lacks():
+    import unicodedata
+
+    from qa.reader.training import written_articles
+
+    nfd = unicodedata.normalize("NFD", "Cầu Tân Lập dài 420 mét. Cầu khánh thành năm 2019.")
+    rows = [{"kind": "news", "context": nfd, "qas": [
+                {"id": "n1-a1", "vi": "Cầu dài bao nhiêu?", "en": "How long is the bridge?", "answer": "420 mét"},
+                {"id": "n1-u1", "vi": "Ai xây cầu?", "en": "Who built the bridge?", "answer": None}]},
+            {"kind": "manual", "context": "Nấu cơm trong 25 phút.", "qas": [
+                {"id": "m1-a1", "vi": "Nấu bao lâu?", "en": "How long to cook?", "answer": "25 phút"}]}]
+    (language, kind, paragraphs, questions), manual = written_articles(rows)
+    assert (language, kind, manual[1]) == ("vietnamese", "news", "manual")  # one article per genre
+    assert paragraphs == [unicodedata.normalize("NFC", nfd)]  # stored as documents are read: NFC
+    assert questions == [(0, "Cầu dài bao nhiêu?", "420 mét", "n1-a1"), (0, "How long is the bridge?", "420 mét", "n1-a1:en"),
+                         (0, "Ai xây cầu?", None, "n1-u1"), (0, "Who built the bridge?", None, "n1-u1:en")]
+    rows[1]["qas"][0]["answer"] = "30 phút"  # a typo would train the wrong span: refused, with the question named
+    with pytest.raises(ValueError, match="m1-a1"):
+        written_articles(rows)
+
+
+def test_the_written_training_data_is_sound_and_holds_none_of_its_check():
+    from qa.reader.training import written_articles
+
+    root = Path(__file__).resolve().parents[1]
+    rows = [json.loads(line) for line in (root / "scripts" / "data" / "written-qa.jsonl").read_text("utf-8").splitlines()]
+    articles = written_articles(rows)  # raises on an answer its passage lacks
+    questions = [q for article in articles for q in article[3]]
+    assert len({qid for *_, qid in questions}) == len(questions)  # ids unique
+    for _, _, paragraphs, asked in articles:  # an answer occurs once: its span is unambiguous
+        assert all(paragraphs[p].count(answer) == 1 for p, _, answer, _ in asked if answer is not None)
+    answerable = sum(answer is not None for _, _, answer, _ in questions)
+    assert answerable and len(questions) - answerable  # both kinds, in both languages
+    held = root / "tests" / "data" / "own_check_written" / "docs"
+    trained = {p for article in articles for p in article[2]}
+    for doc in held.glob("*.txt"):
+        body = doc.read_text("utf-8").split("\n\n", 1)[1].strip()
+        assert body not in trained and not any(body[:80] in p for p in trained)  # the check stays unseen
+
+
 def test_training_windows_label_every_occurrence_and_unanswerable_pairs():
     from tokenizers import Tokenizer
 

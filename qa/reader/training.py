@@ -98,6 +98,30 @@ def usable_translation(original: str, english: str) -> bool:
             and bool(letters) and latin / len(letters) > 0.9)
 
 
+WrittenArticle = tuple[str, str, list[str], list[tuple[int, str, str | None, str]]]
+
+
+def written_articles(rows: list[dict]) -> list[WrittenArticle]:
+    """Passages written for this project (scripts/data/written-qa.jsonl: a Vietnamese paragraph, questions in
+    Vietnamese and English, some written to be unanswerable) in `read_squad_format`'s shape: one article per genre
+    ("kind"), so that a question's off-topic negatives come from passages of its own genre. Each question is listed
+    twice, Vietnamese then English (its id + ":en"); an unanswerable one has the answer None. ValueError for an
+    answer that is not in its passage: a typo there would train the model on the wrong span."""
+    genres: dict[str, tuple[list[str], list[tuple[int, str, str | None, str]]]] = {}
+    for row in rows:
+        paragraphs, questions = genres.setdefault(row["kind"], ([], []))
+        context = unicodedata.normalize("NFC", row["context"])
+        for qa in row["qas"]:
+            answer = qa["answer"]
+            if answer is not None and unicodedata.normalize("NFC", answer) not in context:
+                raise ValueError(f"{qa['id']}: the answer {answer!r} is not in its passage")
+            for language, suffix in (("vi", ""), ("en", ":en")):
+                questions.append((len(paragraphs), qa[language],
+                                  None if answer is None else unicodedata.normalize("NFC", answer), qa["id"] + suffix))
+        paragraphs.append(context)
+    return [("vietnamese", kind, paragraphs, questions) for kind, (paragraphs, questions) in genres.items()]
+
+
 def featurize(examples: list[Example], tokenizer) -> tuple[list[Feature], Counter]:
     """Each example's windows with their labels (every occurrence of the answer that lies wholly inside)."""
     cls, sep = special_ids(tokenizer)
