@@ -111,16 +111,19 @@ def test_written_passages_train_both_languages_and_refuse_an_answer_their_passag
     assert paragraphs == [unicodedata.normalize("NFC", nfd)]  # stored as documents are read: NFC
     assert questions == [(0, "Cầu dài bao nhiêu?", "420 mét", "n1-a1"), (0, "How long is the bridge?", "420 mét", "n1-a1:en"),
                          (0, "Ai xây cầu?", None, "n1-u1"), (0, "Who built the bridge?", None, "n1-u1:en")]
+    documents = [dict(rows[0], doc="d1"), dict(rows[1], doc="d1"), dict(rows[1], doc="d2")]
+    assert [len(article[2]) for article in written_articles(documents)] == [2, 1]  # a document's paragraphs together
     rows[1]["qas"][0]["answer"] = "30 phút"  # a typo would train the wrong span: refused, with the question named
     with pytest.raises(ValueError, match="m1-a1"):
         written_articles(rows)
 
 
-def test_the_written_training_data_is_sound_and_holds_none_of_its_check():
+@pytest.mark.parametrize("name", ["written-qa.jsonl", "written-qa-documents.jsonl"])
+def test_the_written_training_data_is_sound_and_holds_none_of_its_check(name):
     from qa.reader.training import written_articles
 
     root = Path(__file__).resolve().parents[1]
-    rows = [json.loads(line) for line in (root / "scripts" / "data" / "written-qa.jsonl").read_text("utf-8").splitlines()]
+    rows = [json.loads(line) for line in (root / "scripts" / "data" / name).read_text("utf-8").splitlines()]
     articles = written_articles(rows)  # raises on an answer its passage lacks
     questions = [q for article in articles for q in article[3]]
     assert len({qid for *_, qid in questions}) == len(questions)  # ids unique

@@ -103,13 +103,14 @@ WrittenArticle = tuple[str, str, list[str], list[tuple[int, str, str | None, str
 
 def written_articles(rows: list[dict]) -> list[WrittenArticle]:
     """Passages written for this project (scripts/data/written-qa.jsonl: a Vietnamese paragraph, questions in
-    Vietnamese and English, some written to be unanswerable) in `read_squad_format`'s shape: one article per genre
-    ("kind"), so that a question's off-topic negatives come from passages of its own genre. Each question is listed
+    Vietnamese and English, some written to be unanswerable) in `read_squad_format`'s shape: one article per
+    document ("doc": scripts/data/written-qa-documents.jsonl, whose paragraphs share a subject, so a question's
+    negatives are its sibling paragraphs: on topic, not answering), else per genre ("kind"). Each question is listed
     twice, Vietnamese then English (its id + ":en"); an unanswerable one has the answer None. ValueError for an
     answer that is not in its passage: a typo there would train the model on the wrong span."""
     genres: dict[str, tuple[list[str], list[tuple[int, str, str | None, str]]]] = {}
     for row in rows:
-        paragraphs, questions = genres.setdefault(row["kind"], ([], []))
+        paragraphs, questions = genres.setdefault(row.get("doc", row["kind"]), ([], []))
         context = unicodedata.normalize("NFC", row["context"])
         for qa in row["qas"]:
             answer = qa["answer"]
