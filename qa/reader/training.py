@@ -113,12 +113,11 @@ def written_articles(rows: list[dict]) -> list[WrittenArticle]:
         paragraphs, questions = genres.setdefault(row.get("doc", row["kind"]), ([], []))
         context = unicodedata.normalize("NFC", row["context"])
         for qa in row["qas"]:
-            answer = qa["answer"]
-            if answer is not None and unicodedata.normalize("NFC", answer) not in context:
-                raise ValueError(f"{qa['id']}: the answer {answer!r} is not in its passage")
+            answer = None if qa["answer"] is None else unicodedata.normalize("NFC", qa["answer"])
+            if answer is not None and answer not in context:
+                raise ValueError(f"{qa['id']}: the answer {qa['answer']!r} is not in its passage")
             for language, suffix in (("vi", ""), ("en", ":en")):
-                questions.append((len(paragraphs), qa[language],
-                                  None if answer is None else unicodedata.normalize("NFC", answer), qa["id"] + suffix))
+                questions.append((len(paragraphs), qa[language], answer, qa["id"] + suffix))
         paragraphs.append(context)
     return [("vietnamese", kind, paragraphs, questions) for kind, (paragraphs, questions) in genres.items()]
 

@@ -19,7 +19,7 @@ SQUAD = "squad-v1.1-train.en.json.gz"
 TYDI = "tydiqa-goldp.json.gz"
 
 
-def read_squad_format(path: Path, source: str) -> list[tuple[str, str, list[str], list[tuple[int, str, str, str]]]]:
+def read_squad_format(path: Path) -> list[tuple[str, str, list[str], list[tuple[int, str, str, str]]]]:
     """(language, title, paragraphs, [(paragraph index, question, answer, id) per question]) per article."""
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         data = json.load(handle)["data"]
@@ -78,7 +78,7 @@ def build_examples(squad_count: int, negatives: float, rng: random.Random, squad
     tydi_rng = random.Random(f"tydi {seed}")  # and for --tydi
     sources = [(TYDI, "tydi", None), (SQUAD, "squad", squad_count)]
     for file, source, limit in sources:
-        articles = read_squad_format(TRAINING / file, source)
+        articles = read_squad_format(TRAINING / file)
         pool = [(a, q) for a, article in enumerate(articles) for q in article[3]]
         if limit is not None:
             rng.shuffle(pool)
