@@ -2,7 +2,10 @@
 (tests/data/own_check) and a local news report (tests/data/own_check_news), each with 40 questions on its text,
 20 that it answers and 20 on the same topic that it does not; and twelve short texts of six genres
 (tests/data/own_check_written: 72 questions they answer, 48 they do not), held out of the written training passages
-(scripts/data/written-qa.jsonl) and written the same way, so a check of that data's own kind, not an unseen one.
+(scripts/data/written-qa.jsonl) and written the same way, so a check of that data's own kind, not an unseen one;
+and eight three-paragraph documents held out of scripts/data/written-qa-documents.jsonl
+(tests/data/own_check_documents: 144 questions they answer, 96 on their topic that no paragraph answers), where every
+paragraph of a document looks relevant and one answers, the case that similarity alone cannot tell apart.
 Every question is asked in Vietnamese (gold.jsonl) and, translated by hand, in English (gold.en.jsonl:
 cross-lingual, the answers are the Vietnamese text's).
 
@@ -26,7 +29,8 @@ from qa.indexing.index import build_index
 from qa.retrieval.retriever import Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKS = tuple(ROOT / "tests" / "data" / name for name in ("own_check", "own_check_news", "own_check_written"))
+CHECKS = tuple(ROOT / "tests" / "data" / name for name in ("own_check", "own_check_news", "own_check_written",
+                                                             "own_check_documents"))
 
 
 def main() -> None:

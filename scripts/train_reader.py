@@ -26,9 +26,10 @@ that do not answer it): an English question over text in another language, the c
 Vietnamese documents, for which no training data exists. A translation is used only when it looks like one
 question (`usable_translation`); --native-share limits the native TyDi questions kept beside them.
 
-Written examples (--written, scripts/data/written-qa.jsonl): Vietnamese passages of several genres written for
-this project, each with questions in Vietnamese and in English, some answerable (an exact span) and some written
-to be unanswerable on the same topic; each question trained --written-repeat times. They are the two kinds of data
+Written examples (--written FILE..., scripts/data/written-qa.jsonl and written-qa-documents.jsonl): Vietnamese
+passages of several genres written for this project (a document's paragraphs are one article: their siblings are
+its questions' "no answer" pairs), each with questions in Vietnamese and in English, some answerable (an exact
+span) and some written to be unanswerable on the same topic; each question trained --written-repeat times. They are the two kinds of data
 the public sets lack: English questions over Vietnamese text, and questions on topic that the text does not answer.
 --tydi samples that many TyDi questions instead of all of them (a short stage).
 
@@ -159,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--native-share", type=float, default=1.0,
                         help="with --translated: share of the translated questions also kept in their own language")
     parser.add_argument("--tydi", type=int, help="TyDi questions sampled (default: all of them)")
-    parser.add_argument("--written", type=Path,
-                        help="passages and questions written for this project (scripts/data/written-qa.jsonl)")
+    parser.add_argument("--written", type=Path, nargs="+", default=[],
+                        help="files of passages and questions written for this project (scripts/data/written-qa*.jsonl)")
     parser.add_argument("--written-repeat", type=int, default=1, help="times each written question is trained on")
     parser.add_argument("--init", type=Path, help="start from this trained reader.safetensors (a second stage)")
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: one epoch)")
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
     translations = read_translations(args.translated) if args.translated else None
-    written = written_articles(read_jsonl(args.written)) if args.written else None
+    written = written_articles([row for path in args.written for row in read_jsonl(path)]) if args.written else None
     examples, example_counts = build_examples(args.examples, args.negatives, rng, args.squad_offset, args.on_topic,
                                               args.seed, translations, args.native_share, args.swapped, args.tydi,
                                               written, args.written_repeat)
@@ -281,6 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def written_names(paths: list[Path]) -> str | list[str] | None:
+    """The written files in the card's recipe: one name as stage 7's card has it, a list for several."""
+    names = [path.name for path in paths]
+    return names[0] if len(names) == 1 else names or None
+
+
 def export(trained, args, base: Path, example_counts: Counter, feature_counts: Counter, losses: list[float],
            history: list[dict], seconds: float, save_file) -> None:
     """The weights (fp16), the card and the loss curve as of now: a run stopped early still leaves a usable reader."""
@@ -297,20 +304,20 @@ def export(trained, args, base: Path, example_counts: Counter, feature_counts: C
                 | ({args.translated.name: {"sha256": hashed(args.translated.resolve()),
                                            "what": "TyDi questions translated into English (translate_questions.py)"}}
                    if args.translated else {})
-                | ({args.written.name: {"sha256": hashed(args.written.resolve()),
-                                        "what": "Vietnamese passages with Vietnamese and English questions, some "
-                                                "unanswerable, written for this project"}} if args.written else {}),
+                | {path.name: {"sha256": hashed(path.resolve()),
+                               "what": "Vietnamese passages with Vietnamese and English questions, some unanswerable, "
+                                       "written for this project"} for path in args.written},
         "licences": {SQUAD: "CC BY-SA 4.0", TYDI: "Apache-2.0"}
                     | ({args.translated.name: "Apache-2.0 (TyDi's questions, translated by "
                                               "Qwen2.5-Coder-1.5B-Instruct, Apache-2.0)"} if args.translated else {})
-                    | ({args.written.name: "MIT (this project's own)"} if args.written else {}),
+                    | {path.name: "MIT (this project's own)" for path in args.written},
         "examples": dict(example_counts), "windows": dict(feature_counts),
         "init": {"file": args.init.name, "sha256": hashed(args.init.resolve())} if args.init else None,
         "recipe": {"seed": args.seed, "squad_examples": args.examples, "squad_offset": args.squad_offset,
                    "negatives": args.negatives, "on_topic": args.on_topic, "swapped": args.swapped,
                    "translated": args.translated.name if args.translated else None,
                    "native_share": args.native_share, "tydi_examples": args.tydi,
-                   "written": args.written.name if args.written else None, "written_repeat": args.written_repeat,
+                   "written": written_names(args.written), "written_repeat": args.written_repeat,
                    "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup,
                    "frozen": f"embeddings and encoder layers 0..{args.frozen_layers - 1}",
                    "max_tokens": MAX_TOKENS, "overlap": OVERLAP, "attention_dropout": 0.0,

@@ -131,11 +131,13 @@ def test_the_written_training_data_is_sound_and_holds_none_of_its_check(name):
         assert all(paragraphs[p].count(answer) == 1 for p, _, answer, _ in asked if answer is not None)
     answerable = sum(answer is not None for _, _, answer, _ in questions)
     assert answerable and len(questions) - answerable  # both kinds, in both languages
-    held = root / "tests" / "data" / "own_check_written" / "docs"
     trained = {p for article in articles for p in article[2]}
-    for doc in held.glob("*.txt"):
-        body = doc.read_text("utf-8").split("\n\n", 1)[1].strip()
-        assert body not in trained and not any(body[:80] in p for p in trained)  # the check stays unseen
+    for check in ("own_check_written", "own_check_documents"):
+        docs = sorted((root / "tests" / "data" / check / "docs").glob("*.txt"))
+        assert docs
+        for doc in docs:
+            for paragraph in doc.read_text("utf-8").strip().split("\n\n")[1:]:  # after the title line
+                assert not any(paragraph[:80] in p for p in trained)  # the check stays unseen
 
 
 def test_training_windows_label_every_occurrence_and_unanswerable_pairs():
