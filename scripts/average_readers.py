@@ -1,8 +1,8 @@
 """Average two trained readers' tensors (a weight-space ensemble, "model soup" / WiSE-FT): the shipped reader is
-stage 3 and stage 7 averaged half and half, which kept stage 7's gains on English questions and on-topic
-abstention without its loss of Vietnamese answers (README, "Stage 7: passages written for this project").
+stage 3 and stage 8 averaged half and half, which keeps most of stage 8's gain on English questions without its
+loss of honest Vietnamese abstention (README, "Stage 8: more written documents"; stage 7 was shipped the same way).
 
-    python scripts/average_readers.py eval-out/reader-run3 eval-out/reader-run7 --out eval-out/reader-soup37
+    python scripts/average_readers.py eval-out/reader-run3 eval-out/reader-run8 --out eval-out/reader-soup38
 
 Each input is a training run's folder (`reader.safetensors` and its card `reader.json`). --out gets the averaged
 `reader.safetensors` (fp16, the same tensors), a `reader.json` that holds both cards with their weights' hashes,

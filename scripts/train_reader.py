@@ -29,8 +29,9 @@ question (`usable_translation`); --native-share limits the native TyDi questions
 Written examples (--written FILE..., scripts/data/written-qa.jsonl and written-qa-documents.jsonl): Vietnamese
 passages of several genres written for this project (a document's paragraphs are one article: their siblings are
 its questions' "no answer" pairs), each with questions in Vietnamese and in English, some answerable (an exact
-span) and some written to be unanswerable on the same topic; each question trained --written-repeat times. They are the two kinds of data
-the public sets lack: English questions over Vietnamese text, and questions on topic that the text does not answer.
+span) and some written to be unanswerable on the same topic; each question trained --written-repeat times. They
+are the two kinds of data the public sets lack: English questions over Vietnamese text, and questions on topic that
+the text does not answer.
 --tydi samples that many TyDi questions instead of all of them (a short stage).
 
 A second stage starts from a trained reader (--init its reader.safetensors) on a fresh sample of SQuAD
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --translated: share of the translated questions also kept in their own language")
     parser.add_argument("--tydi", type=int, help="TyDi questions sampled (default: all of them)")
     parser.add_argument("--written", type=Path, nargs="+", default=[],
-                        help="files of passages and questions written for this project (scripts/data/written-qa*.jsonl)")
+                        help="passages and questions written for this project (scripts/data/written-qa*.jsonl)")
     parser.add_argument("--written-repeat", type=int, default=1, help="times each written question is trained on")
     parser.add_argument("--init", type=Path, help="start from this trained reader.safetensors (a second stage)")
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: one epoch)")
@@ -175,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--base", type=Path, help="base model folder (default: qa prepare-model's)")
     args = parser.parse_args(argv)
+    if len({path.name for path in args.written}) < len(args.written):
+        parser.error("--written: each file once, and no two with the same name (the card keys them by name)")
 
     import torch
     from safetensors.torch import save_file
