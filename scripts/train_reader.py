@@ -285,12 +285,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def written_names(paths: list[Path]) -> str | list[str] | None:
-    """The written files in the card's recipe: one name as stage 7's card has it, a list for several."""
-    names = [path.name for path in paths]
-    return names[0] if len(names) == 1 else names or None
-
-
 def export(trained, args, base: Path, example_counts: Counter, feature_counts: Counter, losses: list[float],
            history: list[dict], seconds: float, save_file) -> None:
     """The weights (fp16), the card and the loss curve as of now: a run stopped early still leaves a usable reader."""
@@ -320,7 +314,7 @@ def export(trained, args, base: Path, example_counts: Counter, feature_counts: C
                    "negatives": args.negatives, "on_topic": args.on_topic, "swapped": args.swapped,
                    "translated": args.translated.name if args.translated else None,
                    "native_share": args.native_share, "tydi_examples": args.tydi,
-                   "written": written_names(args.written), "written_repeat": args.written_repeat,
+                   "written": [path.name for path in args.written], "written_repeat": args.written_repeat,
                    "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup,
                    "frozen": f"embeddings and encoder layers 0..{args.frozen_layers - 1}",
                    "max_tokens": MAX_TOKENS, "overlap": OVERLAP, "attention_dropout": 0.0,

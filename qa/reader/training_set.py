@@ -120,7 +120,8 @@ def written_examples(articles: list[WrittenArticle], negatives: float, repeat: i
                      counts: Counter) -> list[Example]:
     """The written passages' questions as examples, `repeat` times over (a few hundred questions beside thousands
     of SQuAD's would otherwise barely count): the unanswerable ones as written, the answerable ones also against
-    another passage of their genre (`negatives` of them), as for SQuAD."""
+    another passage of their article (`negatives` of them: a sibling paragraph of a document, else a passage of the
+    same genre), as for SQuAD."""
     examples = []
     for _ in range(repeat):
         for a, (language, _, paragraphs, questions) in enumerate(articles):
