@@ -145,10 +145,10 @@ train-reader: model
 	  --examples 12000 --squad-offset 20000 --on-topic 0.3 --lr 5e-5 --warmup 0.03 --max-steps 1700 $(RESUME)
 	$(BIN)/python scripts/train_reader.py --out eval-out/reader-run3 --init eval-out/reader-run2/reader.safetensors \
 	  --examples 12000 --squad-offset 32000 --on-topic 0.3 --lr 5e-5 --warmup 0.03 --max-steps 1700 $(RESUME)
-	$(BIN)/python scripts/train_reader.py --out eval-out/reader-run8 --init eval-out/reader-run3/reader.safetensors \
-	  --examples 3000 --squad-offset 65000 --tydi 1500 --on-topic 0.3 \
-	  --written scripts/data/written-qa.jsonl scripts/data/written-qa-documents.jsonl --lr 3e-5 --warmup 0.03 $(RESUME)
-	$(BIN)/python scripts/average_readers.py eval-out/reader-run3 eval-out/reader-run8 --out eval-out/reader-soup38
+	$(BIN)/python scripts/train_reader.py --out eval-out/reader-run9 --init eval-out/reader-run3/reader.safetensors \
+	  --examples 3000 --squad-offset 65000 --tydi 1500 --on-topic 0.3 --written scripts/data/written-qa.jsonl \
+	  scripts/data/written-qa-documents.jsonl scripts/data/translated-squad-documents.jsonl --lr 3e-5 --warmup 0.03 $(RESUME)
+	$(BIN)/python scripts/average_readers.py eval-out/reader-run3 eval-out/reader-run9 --out eval-out/reader-soup39
 
 # The cross-lingual training questions (scripts/data/tydi-questions.en.jsonl, committed): TyDi's ar/ru/fi/id/ko
 # questions translated into English by Qwen2.5-Coder-1.5B-Instruct, which comes from PyPI in 22 parts (1.1 GB)

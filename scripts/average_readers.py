@@ -1,8 +1,9 @@
 """Average two trained readers' tensors (a weight-space ensemble, "model soup" / WiSE-FT): the shipped reader is
-stage 3 and stage 8 averaged half and half, which keeps most of stage 8's gain on English questions without its
-loss of honest Vietnamese abstention (README, "Stage 8: more written documents"; stage 7 was shipped the same way).
+stage 3 and stage 9 averaged half and half, which keeps most of stage 9's gain on English questions while the
+Vietnamese figures hold (README, "Stage 9: SQuAD paragraphs translated into Vietnamese"; stages 7 and 8 were
+shipped the same way).
 
-    python scripts/average_readers.py eval-out/reader-run3 eval-out/reader-run8 --out eval-out/reader-soup38
+    python scripts/average_readers.py eval-out/reader-run3 eval-out/reader-run9 --out eval-out/reader-soup39
 
 Each input is a training run's folder (`reader.safetensors` and its card `reader.json`). --out gets the averaged
 `reader.safetensors` (fp16, the same tensors), a `reader.json` that holds both cards with their weights' hashes,

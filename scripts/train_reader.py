@@ -31,7 +31,9 @@ passages of several genres written for this project (a document's paragraphs are
 its questions' "no answer" pairs), each with questions in Vietnamese and in English, some answerable (an exact
 span) and some written to be unanswerable on the same topic; each question trained --written-repeat times. They
 are the two kinds of data the public sets lack: English questions over Vietnamese text, and questions on topic that
-the text does not answer.
+the text does not answer. scripts/data/translated-squad-documents.jsonl is read the same way: SQuAD train paragraphs
+translated into Vietnamese, each keeping its English questions verbatim (people's wording, now over Vietnamese text),
+with their Vietnamese translations and three questions per paragraph written to be unanswerable.
 --tydi samples that many TyDi questions instead of all of them (a short stage).
 
 A second stage starts from a trained reader (--init its reader.safetensors) on a fresh sample of SQuAD
@@ -285,6 +287,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def written_source(path: Path) -> tuple[str, str]:
+    """What a --written file is and its licence, for the card: passages written for this project are its own;
+    SQuAD paragraphs translated into Vietnamese (rows of kind "translated") keep SQuAD's licence."""
+    if all(row["kind"] == "translated" for row in read_jsonl(path)):
+        return ("SQuAD v1.1 train paragraphs translated into Vietnamese for this project, each with its English "
+                "questions verbatim, their Vietnamese translations and questions written to be unanswerable",
+                "CC BY-SA 4.0 (a translation of SQuAD v1.1 train)")
+    return ("Vietnamese passages with Vietnamese and English questions, some unanswerable, written for this project",
+            "MIT (this project's own)")
+
+
 def export(trained, args, base: Path, example_counts: Counter, feature_counts: Counter, losses: list[float],
            history: list[dict], seconds: float, save_file) -> None:
     """The weights (fp16), the card and the loss curve as of now: a run stopped early still leaves a usable reader."""
@@ -301,13 +314,12 @@ def export(trained, args, base: Path, example_counts: Counter, feature_counts: C
                 | ({args.translated.name: {"sha256": hashed(args.translated.resolve()),
                                            "what": "TyDi questions translated into English (translate_questions.py)"}}
                    if args.translated else {})
-                | {path.name: {"sha256": hashed(path.resolve()),
-                               "what": "Vietnamese passages with Vietnamese and English questions, some unanswerable, "
-                                       "written for this project"} for path in args.written},
+                | {path.name: {"sha256": hashed(path.resolve()), "what": written_source(path)[0]}
+                   for path in args.written},
         "licences": {SQUAD: "CC BY-SA 4.0", TYDI: "Apache-2.0"}
                     | ({args.translated.name: "Apache-2.0 (TyDi's questions, translated by "
                                               "Qwen2.5-Coder-1.5B-Instruct, Apache-2.0)"} if args.translated else {})
-                    | {path.name: "MIT (this project's own)" for path in args.written},
+                    | {path.name: written_source(path)[1] for path in args.written},
         "examples": dict(example_counts), "windows": dict(feature_counts),
         "init": {"file": args.init.name, "sha256": hashed(args.init.resolve())} if args.init else None,
         "recipe": {"seed": args.seed, "squad_examples": args.examples, "squad_offset": args.squad_offset,

@@ -117,7 +117,7 @@ def test_written_passages_train_both_languages_and_refuse_an_answer_their_passag
         written_articles(rows)
 
 
-@pytest.mark.parametrize("name", ["written-qa.jsonl", "written-qa-documents.jsonl"])
+@pytest.mark.parametrize("name", ["written-qa.jsonl", "written-qa-documents.jsonl", "translated-squad-documents.jsonl"])
 def test_the_written_training_data_is_sound_and_holds_none_of_its_check(name):
     from qa.reader.training import written_articles
 
@@ -139,6 +139,20 @@ def test_the_written_training_data_is_sound_and_holds_none_of_its_check(name):
             assert paragraphs
             for paragraph in paragraphs:
                 assert not any(paragraph[:80] in p for p in trained)  # the check stays unseen
+
+
+def test_the_translated_training_data_asks_squad_trains_own_questions():
+    """Its English questions are SQuAD v1.1 train's, verbatim: the translations come from the training set, never
+    from SQuAD dev (which the dev benchmark was translated from)."""
+    from qa.reader.training_set import SQUAD, TRAINING, read_squad_format
+
+    root = Path(__file__).resolve().parents[1]
+    path = root / "scripts" / "data" / "translated-squad-documents.jsonl"
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    squad = {question for *_, questions in read_squad_format(TRAINING / SQUAD) for _, question, _, _ in questions}
+    answerable = [qa["en"] for row in rows for qa in row["qas"] if qa["answer"] is not None]
+    assert len(answerable) > 300 and all(question in squad for question in answerable)
+    assert all(row["kind"] == "translated" for row in rows)  # so the card gives the file SQuAD's licence
 
 
 def test_training_windows_label_every_occurrence_and_unanswerable_pairs():
