@@ -132,9 +132,10 @@ bench-own: model
 # Train the reader (scripts/train_reader.py; about 1.5 h a stage on 2 cores, resumable with RESUME=--resume):
 # stage 1 into eval-out/reader-run, stage 2 from it (fresh SQuAD questions, on-topic unanswerable pairs) into
 # eval-out/reader-run2, stage 3 from that (the next fresh questions, same recipe) into eval-out/reader-run3,
-# stage 8 from that (all the project's written passages and documents beside fresh SQuAD and some TyDi, 35 minutes)
-# into eval-out/reader-run8, and stages 3 and 8 averaged into eval-out/reader-soup38 (the one shipped): weights,
-# reader.json, loss.png (stage 7, measured and superseded, is in the README's "Stage 7"). Copy reader.safetensors,
+# stage 9 from that (all the project's written passages and documents and the translated SQuAD paragraphs beside
+# fresh SQuAD and some TyDi, 50 minutes) into eval-out/reader-run9, and stages 3 and 9 averaged into
+# eval-out/reader-soup39 (the one shipped): weights, reader.json, loss.png (stages 7 and 8, measured and superseded,
+# are in the README's "Stage 7" and "Stage 8"). Copy reader.safetensors,
 # reader.json and loss.png into qa/reader/weights/ only when calibrate-reader shows it beats the shipped one on the
 # dev benchmark.
 RESUME ?=

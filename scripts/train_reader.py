@@ -65,7 +65,8 @@ sys.path.insert(0, str(ROOT))
 
 from qa.reader.export import weights_digest  # noqa: E402
 from qa.reader.training import Feature, featurize, written_articles  # noqa: E402
-from qa.reader.training_set import SQUAD, TRAINING, TYDI, build_examples, read_jsonl, read_translations  # noqa: E402
+from qa.reader.training_set import (SQUAD, TRAINING, TYDI, build_examples, read_jsonl,  # noqa: E402
+                                   read_translations, written_source)
 from qa.reader.windows import MAX_TOKENS, OVERLAP  # noqa: E402
 
 
@@ -164,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --translated: share of the translated questions also kept in their own language")
     parser.add_argument("--tydi", type=int, help="TyDi questions sampled (default: all of them)")
     parser.add_argument("--written", type=Path, nargs="+", default=[],
-                        help="passages and questions written for this project (scripts/data/written-qa*.jsonl)")
+                        help="passages and questions written for this project (scripts/data/written-qa*.jsonl) or "
+                             "translated for it (scripts/data/translated-squad-documents.jsonl)")
     parser.add_argument("--written-repeat", type=int, default=1, help="times each written question is trained on")
     parser.add_argument("--init", type=Path, help="start from this trained reader.safetensors (a second stage)")
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: one epoch)")
@@ -180,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len({path.name for path in args.written}) < len(args.written):
         parser.error("--written: each file once, and no two with the same name (the card keys them by name)")
+    for path in args.written:  # its licence, for the card: refused now, not at the first checkpoint
+        try:
+            written_source(path)
+        except (OSError, ValueError, KeyError) as error:
+            parser.error(f"--written {path}: {error}")
 
     import torch
     from safetensors.torch import save_file
@@ -285,17 +292,6 @@ def main(argv: list[str] | None = None) -> int:
     export(trained, args, base, example_counts, feature_counts, losses, history, seconds, save_file)
     print(f"done: {step} steps, final loss {np.mean(losses[-100:]):.4f}, {seconds:.0f} s", flush=True)
     return 0
-
-
-def written_source(path: Path) -> tuple[str, str]:
-    """What a --written file is and its licence, for the card: passages written for this project are its own;
-    SQuAD paragraphs translated into Vietnamese (rows of kind "translated") keep SQuAD's licence."""
-    if all(row["kind"] == "translated" for row in read_jsonl(path)):
-        return ("SQuAD v1.1 train paragraphs translated into Vietnamese for this project, each with its English "
-                "questions verbatim, their Vietnamese translations and questions written to be unanswerable",
-                "CC BY-SA 4.0 (a translation of SQuAD v1.1 train)")
-    return ("Vietnamese passages with Vietnamese and English questions, some unanswerable, written for this project",
-            "MIT (this project's own)")
 
 
 def export(trained, args, base: Path, example_counts: Counter, feature_counts: Counter, losses: list[float],

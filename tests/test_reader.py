@@ -142,17 +142,41 @@ def test_the_written_training_data_is_sound_and_holds_none_of_its_check(name):
 
 
 def test_the_translated_training_data_asks_squad_trains_own_questions():
-    """Its English questions are SQuAD v1.1 train's, verbatim: the translations come from the training set, never
-    from SQuAD dev (which the dev benchmark was translated from)."""
+    """Its English questions are SQuAD v1.1 train's, verbatim, each document's from one SQuAD train article: the
+    translations come from the training set, never from SQuAD dev (which the dev benchmark was translated from)."""
     from qa.reader.training_set import SQUAD, TRAINING, read_squad_format
 
+    if not (TRAINING / SQUAD).is_file():
+        pytest.skip("../shared/training is not here")
     root = Path(__file__).resolve().parents[1]
     path = root / "scripts" / "data" / "translated-squad-documents.jsonl"
     rows = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
-    squad = {question for *_, questions in read_squad_format(TRAINING / SQUAD) for _, question, _, _ in questions}
-    answerable = [qa["en"] for row in rows for qa in row["qas"] if qa["answer"] is not None]
-    assert len(answerable) > 300 and all(question in squad for question in answerable)
-    assert all(row["kind"] == "translated" for row in rows)  # so the card gives the file SQuAD's licence
+    article_of: dict[str, set[str]] = {}
+    for _, title, _, questions in read_squad_format(TRAINING / SQUAD):
+        for _, question, _, _ in questions:
+            article_of.setdefault(question, set()).add(title)
+    answerable = [(row["doc"], qa["en"]) for row in rows for qa in row["qas"] if qa["answer"] is not None]
+    assert len(answerable) == 1550 and all(question in article_of for _, question in answerable)
+    for doc in {doc for doc, _ in answerable}:  # one document, one SQuAD train article
+        assert set.intersection(*(article_of[q] for d, q in answerable if d == doc))
+    dev = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "xquad-dev" / "xquad-dev.en.json"
+    if dev.is_file():  # and none of the dev benchmark's questions
+        asked = {qa["question"] for a in json.loads(dev.read_text("utf-8"))["data"] for p in a["paragraphs"]
+                 for qa in p["qas"]}
+        assert not asked & {question for _, question in answerable}
+
+
+def test_each_written_file_gets_its_own_licence_on_the_card(tmp_path):
+    from qa.reader.training_set import written_source
+
+    data = Path(__file__).resolve().parents[1] / "scripts" / "data"
+    assert "CC BY-SA 4.0" in written_source(data / "translated-squad-documents.jsonl")[1]  # SQuAD's, translated
+    assert written_source(data / "written-qa.jsonl")[1].startswith("MIT")
+    assert written_source(data / "written-qa-documents.jsonl")[1].startswith("MIT")
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(json.dumps({"kind": "translated"}) + "\n" + json.dumps({"kind": "news"}) + "\n", "utf-8")
+    with pytest.raises(ValueError, match="licences differ"):
+        written_source(mixed)
 
 
 def test_training_windows_label_every_occurrence_and_unanswerable_pairs():

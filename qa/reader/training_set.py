@@ -56,6 +56,21 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def written_source(path: Path) -> tuple[str, str]:
+    """What a --written file is and its licence, for the card: passages written for this project are its own;
+    SQuAD paragraphs translated into Vietnamese (rows of kind "translated") keep SQuAD's licence. ValueError for a
+    file that mixes the two: one licence per file."""
+    kinds = {row["kind"] == "translated" for row in read_jsonl(path)}
+    if kinds == {True}:
+        return ("SQuAD v1.1 train paragraphs translated into Vietnamese for this project, each with its English "
+                "questions verbatim, their Vietnamese translations and questions written to be unanswerable",
+                "CC BY-SA 4.0 (a translation of SQuAD v1.1 train)")
+    if kinds == {False}:
+        return ("Vietnamese passages with Vietnamese and English questions, some unanswerable, written for this "
+                "project", "MIT (this project's own)")
+    raise ValueError(f"{path}: translated and written rows in one file; keep them apart (their licences differ)")
+
+
 def read_translations(path: Path) -> dict[str, str]:
     """Question id → its usable English translation."""
     return {r["id"]: r["english"] for r in read_jsonl(path) if usable_translation(r["question"], r["english"])}
