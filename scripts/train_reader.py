@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             written_source(path)
         except (OSError, ValueError, KeyError) as error:
-            parser.error(f"--written {path}: {error}")
+            parser.error(f"--written: {error}")
 
     import torch
     from safetensors.torch import save_file
