@@ -182,11 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len({path.name for path in args.written}) < len(args.written):
         parser.error("--written: each file once, and no two with the same name (the card keys them by name)")
-    for path in args.written:  # its licence, for the card: refused now, not at the first checkpoint
-        try:
-            written_source(path)
-        except (OSError, ValueError, KeyError) as error:
-            parser.error(f"--written: {error}")
+    try:  # each file's licence, for the card: read once, and refused now, not at the first checkpoint
+        sources = {path.name: written_source(path) for path in args.written}
+    except (OSError, ValueError, KeyError) as error:
+        parser.error(f"--written: {error}")
 
     import torch
     from safetensors.torch import save_file
@@ -286,17 +285,18 @@ def main(argv: list[str] | None = None) -> int:
                         "seconds": earlier + time.time() - started}, partial)
             os.replace(partial, checkpoint)
             seconds = earlier + time.time() - started
-            export(trained, args, base, example_counts, feature_counts, losses, history, seconds, save_file)
+            export(trained, args, sources, base, example_counts, feature_counts, losses, history, seconds, save_file)
     bar.close()
     seconds = earlier + time.time() - started
-    export(trained, args, base, example_counts, feature_counts, losses, history, seconds, save_file)
+    export(trained, args, sources, base, example_counts, feature_counts, losses, history, seconds, save_file)
     print(f"done: {step} steps, final loss {np.mean(losses[-100:]):.4f}, {seconds:.0f} s", flush=True)
     return 0
 
 
-def export(trained, args, base: Path, example_counts: Counter, feature_counts: Counter, losses: list[float],
-           history: list[dict], seconds: float, save_file) -> None:
-    """The weights (fp16), the card and the loss curve as of now: a run stopped early still leaves a usable reader."""
+def export(trained, args, sources: dict[str, tuple[str, str]], base: Path, example_counts: Counter,
+           feature_counts: Counter, losses: list[float], history: list[dict], seconds: float, save_file) -> None:
+    """The weights (fp16), the card and the loss curve as of now: a run stopped early still leaves a usable reader.
+    `sources`: each --written file's (what, licence), by name."""
     import torch
 
     tensors = {n: p.detach().to(torch.float16).contiguous() for n, p in trained.items()}
@@ -310,12 +310,12 @@ def export(trained, args, base: Path, example_counts: Counter, feature_counts: C
                 | ({args.translated.name: {"sha256": hashed(args.translated.resolve()),
                                            "what": "TyDi questions translated into English (translate_questions.py)"}}
                    if args.translated else {})
-                | {path.name: {"sha256": hashed(path.resolve()), "what": written_source(path)[0]}
+                | {path.name: {"sha256": hashed(path.resolve()), "what": sources[path.name][0]}
                    for path in args.written},
         "licences": {SQUAD: "CC BY-SA 4.0", TYDI: "Apache-2.0"}
                     | ({args.translated.name: "Apache-2.0 (TyDi's questions, translated by "
                                               "Qwen2.5-Coder-1.5B-Instruct, Apache-2.0)"} if args.translated else {})
-                    | {path.name: written_source(path)[1] for path in args.written},
+                    | {name: licence for name, (_, licence) in sources.items()},
         "examples": dict(example_counts), "windows": dict(feature_counts),
         "init": {"file": args.init.name, "sha256": hashed(args.init.resolve())} if args.init else None,
         "recipe": {"seed": args.seed, "squad_examples": args.examples, "squad_offset": args.squad_offset,
