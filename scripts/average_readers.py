@@ -1,9 +1,9 @@
 """Average two trained readers' tensors (a weight-space ensemble, "model soup" / WiSE-FT): the shipped reader is
-stage 3 and stage 9 averaged half and half, which keeps most of stage 9's gain on English questions while the
-Vietnamese figures hold (README, "Stage 9: SQuAD paragraphs translated into Vietnamese"; stages 7 and 8 were
-shipped the same way).
+stage 3 and stage 10 averaged half and half, which keeps most of stage 10's gain while the Vietnamese figures hold
+(README, "Stage 10: twice the translated paragraphs"; stages 7 to 9 were shipped the same way, and a 0.7 share for
+stage 9 cost Vietnamese short answers).
 
-    python scripts/average_readers.py eval-out/reader-run3 eval-out/reader-run9 --out eval-out/reader-soup39
+    python scripts/average_readers.py eval-out/reader-run3 eval-out/reader-run10 --out eval-out/reader-soup310
 
 Each input is a training run's folder (`reader.safetensors` and its card `reader.json`). --out gets the averaged
 `reader.safetensors` (fp16, the same tensors), a `reader.json` that holds both cards with their weights' hashes,
