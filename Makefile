@@ -133,7 +133,7 @@ bench-own: model
 # stage 1 into eval-out/reader-run, stage 2 from it (fresh SQuAD questions, on-topic unanswerable pairs) into
 # eval-out/reader-run2, stage 3 from that (the next fresh questions, same recipe) into eval-out/reader-run3,
 # stage 10 from that (all the project's written passages and documents and the translated SQuAD paragraphs beside
-# fresh SQuAD and some TyDi, 80 minutes) into eval-out/reader-run10, and stages 3 and 10 averaged into
+# fresh SQuAD and some TyDi, 76 minutes) into eval-out/reader-run10, and stages 3 and 10 averaged into
 # eval-out/reader-soup310 (the one shipped): weights, reader.json, loss.png (stages 7 to 9, measured and superseded,
 # are in the README's "Stage 7" to "Stage 9"). Copy reader.safetensors,
 # reader.json and loss.png into qa/reader/weights/ only when calibrate-reader shows it beats the shipped one on the
