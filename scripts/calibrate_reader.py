@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from qa.answer.reading import (ANY_MODEL, CALIBRATION_FILE, RANK_FEATURES, READER_FEATURES,  # noqa: E402
                                RETRIEVAL_FEATURES, candidate_features, reading_source)
+from qa.embedding.adapter import load_query_adapter  # noqa: E402
 from qa.embedding.embeddings import Embedder, query_encoder  # noqa: E402
 from qa.evaluation import load_dataset, with_questions_of  # noqa: E402
 from qa.evaluation.datasets import GoldQuestion, write_documents  # noqa: E402
@@ -82,7 +83,10 @@ def collect(args: argparse.Namespace) -> list[dict]:
         seeds, index = Path(scratch) / "seeds", Path(scratch) / "index"
         write_documents(dataset, seeds)
         build_index(seeds, index, embedder=embedder, log=lambda m: None)
-        retriever = Retriever.load(index, embedder=query_encoder(embedder))
+        # the adapter of the weights being calibrated (an Embedder's own comes from the shipped file)
+        questions = dataclasses.replace(query_encoder(embedder),
+                                        query_adapter=load_query_adapter(embedder.name, args.weights))
+        retriever = Retriever.load(index, embedder=questions)
         store = retriever.store
         started = time.perf_counter()
         for n, question in enumerate(dataset.questions[::args.every], start=1):

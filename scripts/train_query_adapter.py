@@ -87,6 +87,7 @@ def store(weights: Path, maps: dict[str, np.ndarray]) -> None:
     os.close(handle)
     try:
         save_file(tensors, partial, metadata={"format": "pt"})
+        os.chmod(partial, weights.stat().st_mode & 0o777)  # mkstemp's file is private; keep the file's own mode
         os.replace(partial, weights)
     finally:
         Path(partial).unlink(missing_ok=True)
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--temperature", type=float, default=0.05)
     parser.add_argument("--pull", type=float, default=30.0,
-                        help="weight of the squared distance from a mapped English question to its Vietnamese wording")
+                        help="weight of the squared distance from a mapped question to its other wording")
     parser.add_argument("--decay", type=float, default=0.01, help="weight of the squared change from the identity")
     args = parser.parse_args(argv)
     if not args.weights.is_file():
@@ -148,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         "tensors": [adapter_tensor(language) for language in maps], "model": encoder.name,
         "shape": list(maps["en"].shape), "dtype": "float16",
         "data": {"file": args.data.name, "sha256": weights_digest(args.data), "pairs": len(pairs),
-                 "licence": "CC BY-SA 4.0 (SQuAD v1.1 questions; Vietnamese wordings by the project)"},
+                 "licence": "CC BY-SA 4.0 (SQuAD v1.1 questions; their Vietnamese wordings and the unanswerable "
+                            "questions written for the project)"},
         "recipe": {"seeds": args.seeds, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                    "temperature": args.temperature, "pull": args.pull, "decay": args.decay,
                    "loss": "in-batch contrastive, a question → its other wording, + pull × squared distance to it"},

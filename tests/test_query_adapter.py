@@ -131,8 +131,10 @@ def test_training_stores_the_adapter_beside_the_other_tensors_and_records_its_re
     import sys
 
     data = tmp_path / "pairs.jsonl"
-    pairs = [("Where was the treaty signed?", "Hiệp ước được ký ở đâu?"), ("Who built the bridge?", "Ai đã xây cây cầu?"),
-             ("How long is the river?", "Con sông dài bao nhiêu?"), ("When did the war end?", "Chiến tranh kết thúc khi nào?")]
+    pairs = [("Where was the treaty signed?", "Hiệp ước được ký ở đâu?"),
+             ("Who built the bridge?", "Ai đã xây cây cầu?"),
+             ("How long is the river?", "Con sông dài bao nhiêu?"),
+             ("When did the war end?", "Chiến tranh kết thúc khi nào?")]
     data.write_text(json.dumps({"id": "p1", "qas": [{"id": f"q{i}", "en": en, "vi": vi, "answer": None}
                                                    for i, (en, vi) in enumerate(pairs)]}, ensure_ascii=False) + "\n",
                     encoding="utf-8")
@@ -140,6 +142,7 @@ def test_training_stores_the_adapter_beside_the_other_tensors_and_records_its_re
     kept = {"qa_outputs.bias": np.array([0.25, -0.5], dtype=np.float16),
             "query_adapter.weight": np.eye(DIMENSION, dtype=np.float16)}
     save_file(kept, str(weights))
+    weights.chmod(0o644)
     (tmp_path / "reader.json").write_text(json.dumps({"model": "a reader"}), encoding="utf-8")
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_query_adapter.py"), "--data", str(data),
                            "--weights", str(weights), "--seeds", "2", "--epochs", "3"],
@@ -157,3 +160,4 @@ def test_training_stores_the_adapter_beside_the_other_tensors_and_records_its_re
         moved = card["query_adapter"]["maps"][language]["mean_cosine_to_other_wording"]
         assert moved["after"] > moved["before"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing half-written left behind
+    assert weights.stat().st_mode & 0o777 == 0o644  # still readable by all, as the file was

@@ -38,7 +38,7 @@ class QueryAdapter:
     """For each question language it covers, vectors → normalise(vectors @ matrix): how a question in that language
     should meet passages in any other."""
 
-    maps: Mapping[str, np.ndarray] = field(repr=False)  # question language → (dimension, dimension), float32
+    maps: Mapping[str, np.ndarray] = field(repr=False, compare=False)  # language → (dimension, dimension)
 
     def covers(self, language: str) -> bool:
         return language in self.maps
