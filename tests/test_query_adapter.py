@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TRANSLATED = ROOT / "scripts" / "data" / "translated-squad-documents.jsonl"
 ENGLISH_NOTE = ("Harbour notes\n\nThe harbour of Port Elling was rebuilt in 1931 after a storm destroyed the old pier. "
                 "The new pier is 420 metres long and was designed by the engineer Mara Lindqvist.\n")
+VIETNAMESE_NOTE = ("Ghi chép về hiệp định\n\nHai bên đã ký hiệp định ngừng bắn tại thủ đô sau ba ngày đàm phán. "
+                   "Các nhà lãnh đạo gặp nhau trong một hội trường nhỏ ở trung tâm thành phố.\n\n"
+                   "Sau khi hiệp định được ký, giao tranh giảm dần và đường biên giới được mở lại vào mùa xuân.\n")
 
 
 def test_the_shipped_weights_carry_both_maps_and_their_recipe():
@@ -56,6 +59,10 @@ def test_the_adapter_is_for_the_default_model_only_and_can_be_switched_off(tmp_p
     save_file({adapter_tensor("en"): np.eye(8, dtype=np.float16)}, str(wrong))
     with pytest.raises(ModelNotAvailableError, match=r"\(8, 8\)"):
         load_query_adapter(DEFAULT_MODEL, wrong)
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(ModelNotAvailableError, match="cannot be read"):
+        load_query_adapter(DEFAULT_MODEL, corrupt)
 
 
 def test_mapped_vectors_are_unit_length():
@@ -81,11 +88,10 @@ def test_bridged_takes_each_language_from_its_own_search():
 
 @pytest.fixture(scope="module")
 def mixed_index(tmp_path_factory, embedder):
-    """The seed (Vietnamese) and a short English note in one index."""
+    """A short Vietnamese note and a short English one in one index."""
     seeds = tmp_path_factory.mktemp("mixed") / "seeds"
     seeds.mkdir()
-    for path in (ROOT / "seeds").iterdir():
-        (seeds / path.name).write_bytes(path.read_bytes())
+    (seeds / "hiep-dinh.txt").write_text(VIETNAMESE_NOTE, encoding="utf-8")
     (seeds / "harbour.txt").write_text(ENGLISH_NOTE, encoding="utf-8")
     index = seeds.parent / "index"
     build_index(seeds, index, embedder=embedder)

@@ -58,11 +58,15 @@ def load_query_adapter(model: str, path: Path = TRAINED_WEIGHTS) -> QueryAdapter
     A weights file without one (an older reader) means no adapter; a map of the wrong shape is an error."""
     if model != DEFAULT_MODEL or not adapter_enabled() or not path.is_file():
         return None
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="numpy") as weights:
-        maps = {name.removeprefix(ADAPTER_PREFIX): weights.get_tensor(name).astype(np.float32)
-                for name in weights.keys() if name.startswith(ADAPTER_PREFIX)}
+    try:
+        with safe_open(str(path), framework="numpy") as weights:
+            maps = {name.removeprefix(ADAPTER_PREFIX): weights.get_tensor(name).astype(np.float32)
+                    for name in weights.keys() if name.startswith(ADAPTER_PREFIX)}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ModelNotAvailableError(f"{path} cannot be read ({error}): restore the file, or set {ADAPTER_ENV}=0 "
+                                     "to search without the query adapter.") from None
     wrong = {language: matrix.shape for language, matrix in maps.items() if matrix.shape != (DIMENSION, DIMENSION)}
     if wrong:
         raise ModelNotAvailableError(f"{path}: the query adapter's maps {wrong} are not ({DIMENSION}, {DIMENSION}) "
