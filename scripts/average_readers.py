@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.embedding.adapter import ADAPTER_PREFIX  # noqa: E402
+from qa.embedding.adapter import without_adapter  # noqa: E402
 from qa.reader.export import weights_digest  # noqa: E402
 
 
@@ -36,8 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from safetensors.torch import load_file, save_file
 
     # the query adapter's maps are not the reader's: left out, to be trained again on the average (Makefile)
-    first, second = ({n: t for n, t in load_file(str(run / "reader.safetensors")).items()
-                      if not n.startswith(ADAPTER_PREFIX)} for run in (args.first, args.second))
+    first, second = (without_adapter(load_file(str(run / "reader.safetensors"))) for run in (args.first, args.second))
     if set(first) != set(second) or any(first[n].shape != second[n].shape for n in first):
         raise SystemExit(f"{args.first} and {args.second} do not hold the same tensors")
     averaged = {n: ((1 - args.share) * first[n].float() + args.share * second[n].float()).half().contiguous()

@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.embedding.adapter import ADAPTER_PREFIX, adapter_tensor  # noqa: E402
+from qa.embedding.adapter import adapter_tensor, without_adapter  # noqa: E402
 from qa.reader.export import weights_digest  # noqa: E402
 from qa.reader.training_set import read_jsonl  # noqa: E402
 from qa.trained import TRAINED_WEIGHTS  # noqa: E402
@@ -81,7 +81,7 @@ def store(weights: Path, maps: dict[str, np.ndarray]) -> None:
     import torch
     from safetensors.torch import load_file, save_file
 
-    tensors = {n: t for n, t in load_file(str(weights)).items() if not n.startswith(ADAPTER_PREFIX)}
+    tensors = without_adapter(load_file(str(weights)))
     tensors |= {adapter_tensor(language): torch.from_numpy(m).half().contiguous() for language, m in maps.items()}
     handle, partial = tempfile.mkstemp(prefix=f".{weights.name}.", dir=weights.parent)
     os.close(handle)

@@ -63,7 +63,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.embedding.adapter import ADAPTER_PREFIX  # noqa: E402
+from qa.embedding.adapter import without_adapter  # noqa: E402
 from qa.reader.export import weights_digest  # noqa: E402
 from qa.reader.training import Feature, featurize, written_articles  # noqa: E402
 from qa.reader.training_set import (SQUAD, TRAINING, TYDI, build_examples, read_jsonl,  # noqa: E402
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.init:
         from safetensors.torch import load_file
 
-        start = {n: t for n, t in load_file(str(args.init)).items() if not n.startswith(ADAPTER_PREFIX)}
+        start = without_adapter(load_file(str(args.init)))
         if set(start) != set(trained):
             raise SystemExit(f"{args.init} does not match this recipe's trained tensors (--frozen-layers?)")
         with torch.no_grad():

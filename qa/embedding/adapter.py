@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -27,10 +28,16 @@ from qa.trained import TRAINED_WEIGHTS
 ADAPTER_PREFIX = "query_adapter."  # then the question language: "query_adapter.en" maps English questions
 ADAPTER_ENV = "QA_QUERY_ADAPTER"
 DIMENSION = 384  # the default model's vectors
+T = TypeVar("T")
 
 
 def adapter_tensor(language: str) -> str:
     return ADAPTER_PREFIX + language
+
+
+def without_adapter(tensors: Mapping[str, T]) -> dict[str, T]:
+    """The trained file's tensors less the adapter's maps: what the reader is made of."""
+    return {name: tensor for name, tensor in tensors.items() if not name.startswith(ADAPTER_PREFIX)}
 
 
 @dataclass(frozen=True)

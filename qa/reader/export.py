@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.embedding.adapter import ADAPTER_PREFIX  # the file's other tensors: not the reader's
+from qa.embedding.adapter import without_adapter
 from qa.embedding.default_model import model_cache_root, prepare_default_model
 from qa.errors import ModelNotAvailableError
 from qa.reader.model import EMBEDDINGS_FILE, FP32_FILE, MODEL_FILE, TOKENIZER_FILE
@@ -100,7 +100,7 @@ def load_torch_reader(base: Path, weights: Path):
 
     bert = BertModel.from_pretrained(str(base), attn_implementation="eager", add_pooling_layer=False)
     head = torch.nn.Linear(bert.config.hidden_size, 2)
-    trained = {n: t for n, t in load_file(str(weights)).items() if not n.startswith(ADAPTER_PREFIX)}
+    trained = without_adapter(load_file(str(weights)))
     own = {f"bert.{n}": p for n, p in bert.state_dict().items()} | {f"qa_outputs.{n}": p
                                                                     for n, p in head.state_dict().items()}
     unknown = sorted(set(trained) - set(own))
