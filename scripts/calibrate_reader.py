@@ -1,21 +1,25 @@
 """Fit the reading answerer's calibration (`qa.answer.reading.ReaderCalibration`) on the dev benchmark, and report
 what it does on articles it was not fitted on (cross-validation by article).
 
-    .venv/bin/python scripts/calibrate_reader.py [--weights W] [--folds 6] [--passages 4] [--write]
+    .venv/bin/python scripts/calibrate_reader.py [--weights W] [--texts vi en] [--folds 6] [--passages 4] [--write]
     make calibrate-reader
 
-Every dev question is asked three times, in both languages: against the whole index (in the documents); with its
-own article's passages removed from what retrieval returns (out of the documents: as if the article were not
-indexed); and with only the passages that hold its answer removed ("near": on topic, not answering; measured as
-"on-topic unanswerable abstained", not fitted on). `--text en` indexes the same articles' English text instead and
-reports how the calibration fitted that way does on it (a measurement: only the Vietnamese text's is written).
-The reader reads each question's top passages once; each read passage is a row (its signals, and whether its span
-holds a gold answer). A logistic model over the rows gives P(span answers); the answer is the most probable
-passage, and the threshold is the lowest that abstains on ≥ --abstain of the out-of-document questions.
+The benchmark's articles are indexed once in each of its texts (Vietnamese, English), and every dev question is
+asked over each, in both languages, three times: against the whole index (in the documents); with its own
+article's passages removed from what retrieval returns (out of the documents: as if the article were not indexed);
+and with only the passages that hold its answer removed ("near": on topic, not answering; measured as "on-topic
+unanswerable abstained", not fitted on). The reader reads each question's top passages once; each read passage is
+a row (its signals, and whether its span holds a gold answer). A logistic model over the rows gives P(span
+answers); the answer is the most probable passage. Thresholds, each the lowest that abstains on ≥ --abstain of its
+case's out-of-document questions: one for passages in the question's language (the higher of the two languages'),
+one for English questions over Vietnamese text and one for Vietnamese questions over English text, folded into the
+"cross" and "cross_vi" weights so that one threshold decides every case.
 
-Two calibrations are fitted: one with the default embedding model's retrieval scores, and one with only the
-reader's and the ranking's signals (`*`, used for any other `--model`). --write stores both in
-qa/reader/weights/calibration.json; the table printed is from the held-out folds only.
+Two calibrations can be fitted: the default embedding model's (`--models`' default), with its retrieval scores,
+and `*` (any other `--model`), with only the reader's and the ranking's signals. Other models have no query
+adapter, so `*` is fitted on rows read without it: `QA_QUERY_ADAPTER=0 ... --models '*' --texts vi --write`.
+--write replaces the fitted entries in qa/reader/weights/calibration.json and keeps the others; the table printed
+is from the held-out folds only.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import random
 import sys
 import tempfile
@@ -35,9 +40,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.answer.reading import (ANY_MODEL, CALIBRATION_FILE, RANK_FEATURES, READER_FEATURES,  # noqa: E402
-                               RETRIEVAL_FEATURES, candidate_features, reading_source)
+from qa.answer.reading import (ANY_MODEL, CALIBRATION_FILE, DIRECTION_FEATURES, RANK_FEATURES,  # noqa: E402
+                               READER_FEATURES, RETRIEVAL_FEATURES, candidate_features, reading_source)
 from qa.embedding.adapter import load_query_adapter  # noqa: E402
+from qa.embedding.default_model import DEFAULT_MODEL  # noqa: E402
 from qa.embedding.embeddings import Embedder, query_encoder  # noqa: E402
 from qa.evaluation import load_dataset, with_questions_of  # noqa: E402
 from qa.evaluation.datasets import GoldQuestion, write_documents  # noqa: E402
@@ -50,10 +56,11 @@ from qa.records import Hit  # noqa: E402
 from qa.retrieval.retriever import Retriever  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev"
-# The calibrations fitted, by embedding model: the default one's uses its retrieval scores, the one any other model
-# gets only the ranking (another model's scores are on another scale).
-CALIBRATIONS = (("intfloat/multilingual-e5-small", READER_FEATURES + RETRIEVAL_FEATURES),
-                (ANY_MODEL, READER_FEATURES + RANK_FEATURES))
+# The calibrations, by embedding model: the default one's uses its retrieval scores and a threshold per direction
+# across languages (its query adapter maps each question language its own way); the one any other model gets uses
+# only the ranking (another model's scores are on another scale).
+CALIBRATIONS = {DEFAULT_MODEL: READER_FEATURES + RETRIEVAL_FEATURES + DIRECTION_FEATURES,
+                ANY_MODEL: READER_FEATURES + RANK_FEATURES}
 
 
 # How each question is asked: against the whole index; with its own article's passages removed (out of the
@@ -70,11 +77,11 @@ def in_scope(scope: str, hit: Hit, question: GoldQuestion) -> bool:
     return True
 
 
-def collect(args: argparse.Namespace) -> list[dict]:
-    """One row per read passage: question id, language, article, scope (in/out/near), features, label, span and
-    sentence."""
-    other = "en" if args.text == "vi" else "vi"
-    dataset = with_questions_of(load_dataset(DEV / f"xquad-dev.{args.text}.json"),
+def collect(args: argparse.Namespace, text: str) -> list[dict]:
+    """One row per read passage of the index of `text` (vi or en): question id, language, article, scope
+    (in/out/near), features, label, span and sentence."""
+    other = "en" if text == "vi" else "vi"
+    dataset = with_questions_of(load_dataset(DEV / f"xquad-dev.{text}.json"),
                                 load_dataset(DEV / f"xquad-dev.{other}.json"))
     embedder = Embedder.load()
     reader = Reader(prepare_reader(args.weights), precision=args.precision)
@@ -103,13 +110,13 @@ def collect(args: argparse.Namespace) -> list[dict]:
                 read = [spans[h.passage_id][0] for h in hits]
                 scoped = dataclasses.replace(result, hits=hits)
                 for hit, span, features in zip(hits, read, candidate_features(scoped, hits, read)):
-                    _, text, passage, offset = spans[hit.passage_id]
-                    short = "" if span is None else text[offset + span.start:offset + span.end]
+                    _, document, passage, offset = spans[hit.passage_id]
+                    short = "" if span is None else document[offset + span.start:offset + span.end]
                     at = None if span is None else offset + span.start
-                    sentence = next((text[s.start:s.end] for s in passage.sentences if at is not None
+                    sentence = next((document[s.start:s.end] for s in passage.sentences if at is not None
                                      and s.start <= at < s.end), short)
                     gold = scope == "in" and bool(short) and contains_any(short, question.answers)
-                    rows.append({"id": question.id, "text": args.text, "language": question.language,
+                    rows.append({"id": question.id, "text": text, "language": question.language,
                                  "article": question.document,
                                  "scope": scope, "rank": hit.rank, "features": features, "label": gold, "short": short,
                                  "sentence_holds": scope == "in" and contains_any(sentence, question.answers),
@@ -171,15 +178,28 @@ def decide(rows: list[dict], names: tuple[str, ...], bias: float, weights: np.nd
     return out
 
 
-def threshold_for(decisions: dict, abstain: float) -> dict[str, float]:
-    """Per case (the chosen passage in the question's language, or across languages): the lowest probability
-    threshold that abstains on ≥ `abstain` of that case's out-of-document questions."""
-    thresholds = {}
-    for case, cross in (("same", 0.0), ("cross", 1.0)):
-        outside = [p for row, p in decisions.values() if row["scope"] == "out" and row["features"]["cross"] == cross]
-        thresholds[case] = float(np.quantile(outside, abstain)) if outside else 0.5
-    return thresholds
+def direction(row: dict, names: tuple[str, ...]) -> str:
+    """The threshold a row's question is judged by: "same" (the chosen passage is in the question's language),
+    "cross_vi" (a Vietnamese question over another language, where the calibration tells that direction apart),
+    else "cross"."""
+    if not row["features"]["cross"]:
+        return "same"
+    return "cross_vi" if "cross_vi" in names and row["features"]["cross_vi"] else "cross"
 
+
+def threshold_for(decisions: dict, names: tuple[str, ...], abstain: float) -> dict[str, float]:
+    """Per direction present: the lowest probability threshold that abstains on ≥ `abstain` of its out-of-document
+    questions; for "same", the higher of each question language's, so that both languages reach `abstain`."""
+    outside: dict[tuple, list[float]] = defaultdict(list)
+    for row, p in decisions.values():
+        if row["scope"] == "out":
+            case = direction(row, names)
+            outside[(case, row["language"] if case == "same" else "")].append(p)
+    thresholds: dict[str, float] = {}
+    for (case, _), probabilities in sorted(outside.items()):
+        thresholds[case] = max(thresholds.get(case, 0.0), float(np.quantile(probabilities, abstain)))
+    thresholds.setdefault("same", 0.5)
+    return thresholds
 
 
 def metrics(decisions: dict, threshold: float) -> dict[str, dict[str, float]]:
@@ -234,12 +254,15 @@ def logit(p: float) -> float:
 
 
 def calibrate(rows: list[dict], names: tuple[str, ...], abstain: float) -> tuple[float, np.ndarray, float]:
-    """(bias, weights, threshold): the logistic fit, with the cross-language case's own threshold folded into the
-    "cross" weight so that one threshold (the same-language one) decides both cases."""
+    """(bias, weights, threshold): the logistic fit, with each cross-language direction's own threshold folded into
+    its weights ("cross", then "cross_vi" on top of it) so that one threshold (the same-language one) decides all."""
     bias, weights = fit(rows, names)
-    thresholds = threshold_for(decide(rows, names, bias, weights), abstain)
+    thresholds = threshold_for(decide(rows, names, bias, weights), names, abstain)
     weights = weights.copy()
-    weights[names.index("cross")] -= logit(thresholds["cross"]) - logit(thresholds["same"])
+    cross = thresholds.get("cross", thresholds["same"])
+    weights[names.index("cross")] -= logit(cross) - logit(thresholds["same"])
+    if "cross_vi" in thresholds:
+        weights[names.index("cross_vi")] -= logit(thresholds["cross_vi"]) - logit(cross)
     return bias, weights, thresholds["same"]
 
 
@@ -249,40 +272,47 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=4, help="passages read per question (the answerer reads as many)")
     parser.add_argument("--use", type=int, nargs="*", default=None,
                         help="also report as if only the top N of them were read (N ≤ --passages)")
-    parser.add_argument("--text", choices=("vi", "en"), default="vi",
-                        help="which of the benchmark's texts is indexed (questions are asked in both languages)")
+    parser.add_argument("--texts", choices=("vi", "en"), nargs="+", default=["vi", "en"],
+                        help="which of the benchmark's texts are indexed (questions are asked in both languages)")
+    parser.add_argument("--models", choices=tuple(CALIBRATIONS), nargs="+", default=[DEFAULT_MODEL],
+                        help="which calibrations to fit (see above for '*')")
     parser.add_argument("--folds", type=int, default=6)
     parser.add_argument("--abstain", type=float, default=0.96, help="out-of-document share to abstain on")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rows", type=Path, default=None,
-                        help="cache of the read rows, reused when --reuse [default: "
-                             "eval-out/calibrate-reader/rows-TEXT.jsonl]")
+    parser.add_argument("--rows", default="eval-out/calibrate-reader/rows-{text}.jsonl",
+                        help="cache of each text's read rows, reused when --reuse [default: %(default)s]")
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--every", type=int, default=1, help="read every n-th question only (a quick check)")
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                         help="which exported graph reads")
     parser.add_argument("--write", action="store_true", help="store the calibrations fitted on all articles")
     args = parser.parse_args()
-    if args.write and args.text != "vi":
-        parser.error("--write stores the calibration fitted on the Vietnamese text (the one the goals are set on); "
-                     "--text en only measures")
-    args.rows = args.rows or Path(f"eval-out/calibrate-reader/rows-{args.text}.jsonl")
+    if "{text}" not in args.rows:
+        parser.error("--rows must hold {text}: each text's rows are cached apart")
+    if args.write and DEFAULT_MODEL in args.models and sorted(args.texts) != ["en", "vi"]:
+        parser.error(f"--write fits {DEFAULT_MODEL}'s thresholds for both directions across languages: "
+                     "it needs both texts (--texts vi en)")
 
-    if args.reuse and args.rows.exists():
-        rows = [json.loads(line) for line in args.rows.read_text().splitlines()]
-    else:
-        rows = collect(args)
-        args.rows.parent.mkdir(parents=True, exist_ok=True)
-        args.rows.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    rows: list[dict] = []
+    for text in dict.fromkeys(args.texts):
+        cache = Path(args.rows.format(text=text))
+        if args.reuse and cache.exists():
+            rows += [json.loads(line) for line in cache.read_text().splitlines()]
+            continue
+        read = collect(args, text)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in read))
+        rows += read
     for n in args.use or ():
-        for model, names in CALIBRATIONS:
-            result = cross_validate(restrict(rows, n), names, args.folds, args.abstain, args.seed)
+        for model in args.models:
+            result = cross_validate(restrict(rows, n), CALIBRATIONS[model], args.folds, args.abstain, args.seed)
             print(f"\ntop {n} read, {model}:")
             for language, values in sorted(result["metrics"].items(), reverse=True):
                 print(f"  {language}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
     rows = restrict(rows, args.passages)
-    table = {}
-    for model, names in CALIBRATIONS:
+    table = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8")) if CALIBRATION_FILE.exists() else {}
+    for model in args.models:
+        names = CALIBRATIONS[model]
         result = cross_validate(rows, names, args.folds, args.abstain, args.seed)
         print(f"\n{model}: cross-validated by article ({args.folds} folds), thresholds "
               + ", ".join(f"{t:.3f}" for t in result["thresholds"]))
@@ -294,11 +324,22 @@ def main() -> None:
                         "threshold": round(threshold, 3),  # the trade-off tables show 3 decimals
                         "passages": args.passages,
                         "cross_validated": result["metrics"],
-                        "fitted_on": f"xquad-dev, {sum(r['scope'] != 'near' for r in rows)} read passages, both "
+                        "fitted_on": f"xquad-dev's {' and '.join(sorted(set(args.texts), reverse=True))} text, "
+                                     f"{sum(r['scope'] != 'near' for r in rows)} read passages, both question "
                                      f"languages, in and out of the documents; abstain {args.abstain}"}
     if args.write:
-        CALIBRATION_FILE.write_text(json.dumps(table, indent=2, ensure_ascii=False) + "\n")
-        print(f"wrote {CALIBRATION_FILE}", file=sys.stderr)
+        atomic_write(CALIBRATION_FILE, json.dumps(table, indent=2, ensure_ascii=False) + "\n")
+        print(f"wrote {', '.join(args.models)} into {CALIBRATION_FILE}", file=sys.stderr)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace `path` whole (a reader never sees half a calibration), keeping its mode."""
+    handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(text)
+    if path.exists():
+        os.chmod(scratch, path.stat().st_mode & 0o777)
+    os.replace(scratch, path)
 
 
 if __name__ == "__main__":

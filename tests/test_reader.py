@@ -354,6 +354,26 @@ def test_a_one_passage_index_does_not_answer_everything(tmp_path, embedder):
     assert answered.answered and "Maria" in answered.short_answer
 
 
+def test_vietnamese_questions_over_english_text_are_answered_and_refused_on_their_own_threshold(tmp_path, embedder):
+    """A Vietnamese question over English documents has its own threshold: the shared one refused most of them."""
+    from qa import Assistant, Retriever, build_index
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "harbour.txt").write_text("Harbour notes\n\nThe harbour of Port Elling was rebuilt in 1931 after a storm "
+                                       "destroyed the old pier. The new pier is 420 metres long and was designed by "
+                                       "the engineer Mara Lindqvist.\n", encoding="utf-8")
+    build_index(seeds, tmp_path / "index", embedder=embedder)
+    assistant = Assistant(Retriever.load(tmp_path / "index", embedder=embedder))
+    for question, expected in (("Bến cảng được xây dựng lại vào năm nào?", "1931"),
+                               ("Ai thiết kế cầu tàu mới?", "Mara Lindqvist")):
+        answer = assistant.ask(question)
+        assert answer.answered and expected in answer.short_answer, (question, answer.confidence)
+        assert answer.answer.startswith(f"**{answer.short_answer}** — theo tài liệu:")
+    for question in ("Thủ đô của Úc là gì?", "Bến cảng có bao nhiêu tàu cá?"):
+        assert not assistant.ask(question).answered, question
+
+
 @pytest.mark.slow
 def test_another_embedding_model_gets_the_model_free_calibration(tmp_path):
     """Abstention fitted on one model's cosine scale must not be applied to another's."""

@@ -41,6 +41,11 @@ ANY_MODEL = "*"  # the calibration that uses only the reader's and the ranking's
 # added nothing beside the scores (README, "Reading four passages").
 READER_FEATURES = ("lead", "score", "no_answer", "lead_gap", "cross", "cross_lead")
 RETRIEVAL_FEATURES = ("retrieval_gap", "dense")
+# "cross_vi": a Vietnamese question over a passage in another language. The query adapter maps each question
+# language its own way, so the two directions across languages need their own thresholds: with one "cross" weight
+# fitted on English questions over Vietnamese text, Vietnamese questions over English text were abstained on 89 %
+# of the time (README, "One threshold per direction"). Only the default model's calibration uses it.
+DIRECTION_FEATURES = ("cross_vi",)
 RANK_FEATURES = ("first",)
 
 
@@ -86,6 +91,7 @@ def candidate_features(result: SearchResult, hits: Sequence[Hit], spans: Sequenc
         out.append({"lead": lead, "score": span.score if span else -20.0,
                     "no_answer": span.no_answer if span else 20.0, "lead_gap": lead - best_lead,
                     "first": float(hit.rank == 1), "cross": cross, "cross_lead": cross * lead,
+                    "cross_vi": cross * (result.language == VIETNAMESE),
                     "retrieval_gap": hit.score - top, "dense": hit.scores.dense})
     return out
 
@@ -93,8 +99,9 @@ def candidate_features(result: SearchResult, hits: Sequence[Hit], spans: Sequenc
 @dataclass(frozen=True)
 class ReaderCalibration:
     """P(a passage's span answers the question) = logistic(bias + Σ weight × feature); answer when it reaches
-    `threshold`. The threshold is set for the passage in the question's language; the "cross" weight carries the
-    shift that makes the same threshold right for a passage in the other language (scripts/calibrate_reader.py)."""
+    `threshold`. The threshold is set for the passage in the question's language; the "cross" and "cross_vi"
+    weights carry the shifts that make the same threshold right for a passage in the other language, in each
+    direction (scripts/calibrate_reader.py)."""
 
     model: str  # the embedding model it was fitted with, or ANY_MODEL
     bias: float
