@@ -167,3 +167,16 @@ def test_training_stores_the_adapter_beside_the_other_tensors_and_records_its_re
         assert moved["after"] > moved["before"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing half-written left behind
     assert weights.stat().st_mode & 0o777 == 0o644  # still readable by all, as the file was
+
+
+@pytest.mark.parametrize(("value", "enabled"), [("0", False), (" OFF ", False), ("no", False), ("false", False),
+                                                ("1", True), ("on", True), ("", True), ("maybe", True)])
+def test_the_switch_reads_off_values_in_any_case_and_anything_else_as_on(monkeypatch, value, enabled):
+    from qa.embedding.adapter import adapter_enabled
+    from qa.embedding.embeddings import hub_offline
+
+    monkeypatch.setenv(ADAPTER_ENV, value)
+    assert adapter_enabled() is enabled
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", value)  # the hub's switch is off unless set on
+    assert hub_offline() is (value.strip().lower() in ("1", "on"))

@@ -13,7 +13,6 @@ needs no rebuild. $QA_QUERY_ADAPTER=0 turns it off.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import TypeVar
 import numpy as np
 
 from qa.embedding.default_model import DEFAULT_MODEL
+from qa.environment import switch
 from qa.errors import ModelNotAvailableError
 from qa.trained import TRAINED_WEIGHTS
 
@@ -57,7 +57,7 @@ class QueryAdapter:
 
 
 def adapter_enabled() -> bool:
-    return os.environ.get(ADAPTER_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return switch(ADAPTER_ENV, True)
 
 
 def load_query_adapter(model: str, path: Path = TRAINED_WEIGHTS) -> QueryAdapter | None:

