@@ -297,7 +297,12 @@ def main() -> None:
     for text in dict.fromkeys(args.texts):
         cache = Path(args.rows.format(text=text))
         if args.reuse and cache.exists():
-            rows += [json.loads(line) for line in cache.read_text().splitlines()]
+            cached = [json.loads(line) for line in cache.read_text().splitlines()]
+            needed = {name for model in args.models for name in CALIBRATIONS[model]}
+            missing = needed - set(cached[0]["features"] if cached else needed)
+            if missing:
+                parser.error(f"{cache} was read before the signals {sorted(missing)} existed: run without --reuse")
+            rows += cached
             continue
         read = collect(args, text)
         cache.parent.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,8 @@ def test_each_direction_across_languages_gets_its_own_threshold():
     bias, weights, threshold = calibrate_reader.calibrate(rows, NAMES, abstain=0.96)
     decided = calibrate_reader.decide(rows, NAMES, bias, weights).values()
     for text, language in (("vi", "vi"), ("vi", "en"), ("en", "vi"), ("en", "en")):
-        outside = [p for row, p in decided if row["scope"] == "out" and (row["text"], row["language"]) == (text, language)]
+        outside = [p for row, p in decided
+                   if row["scope"] == "out" and (row["text"], row["language"]) == (text, language)]
         abstained = sum(p < threshold for p in outside) / len(outside)
         # each direction is held to the share asked for: neither answered wholesale nor refused wholesale
         assert 0.94 <= abstained <= (1.0 if text == language else 0.985), (text, language, abstained)
@@ -84,3 +85,16 @@ def test_write_refuses_one_text_for_the_default_model(monkeypatch, capsys):
     with pytest.raises(SystemExit) as stopped:
         calibrate_reader.main()
     assert stopped.value.code == 2 and "both texts" in capsys.readouterr().err
+
+
+def test_reused_rows_without_a_signal_the_calibration_needs_are_refused(tmp_path, monkeypatch, capsys):
+    rng = random.Random(2)
+    for text in ("vi", "en"):
+        read = rows_for(text, "vi", 4, 0.0, rng)
+        for row in read:
+            del row["features"]["cross_vi"]  # rows cached before the signal existed
+        (tmp_path / f"rows-{text}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in read))
+    monkeypatch.setattr("sys.argv", ["calibrate_reader.py", "--reuse", "--rows", str(tmp_path / "rows-{text}.jsonl")])
+    with pytest.raises(SystemExit) as stopped:
+        calibrate_reader.main()
+    assert stopped.value.code == 2 and "['cross_vi']" in capsys.readouterr().err
