@@ -154,7 +154,7 @@ train-reader: model
 
 # Retrain only the query adapter (scripts/train_query_adapter.py: English questions carried onto their Vietnamese
 # wording, from the translated SQuAD questions; about 2 minutes) into the shipped weights file, in place. Refit the
-# calibration after it (make calibrate-reader WRITE=--write): English questions' scores over Vietnamese text move.
+# calibration after it (make calibrate-reader WRITE=--write): questions' scores over text in the other language move.
 train-query-adapter: model
 	$(BIN)/python scripts/train_query_adapter.py
 
@@ -169,7 +169,7 @@ translate-questions: model $(LOCAL_LLM)
 	PYTHONPATH=$(TRANSLATOR_PARTS) $(BIN)/python scripts/translate_questions.py
 
 # Fit the default model's reading calibration on the dev benchmark's Vietnamese and English texts (each indexed and
-# read once, about 35 minutes) and print its cross-validated figures (WRITE=--write stores it in
+# read once, 30 to 45 minutes here) and print its cross-validated figures (WRITE=--write stores it in
 # qa/reader/weights/calibration.json; the "*" entry for other models is refitted apart, see the script's docstring).
 WRITE ?=
 calibrate-reader: model

@@ -17,7 +17,8 @@ one for English questions over Vietnamese text and one for Vietnamese questions 
 
 Two calibrations can be fitted: the default embedding model's (`--models`' default), with its retrieval scores,
 and `*` (any other `--model`), with only the reader's and the ranking's signals. Other models have no query
-adapter, so `*` is fitted on rows read without it: `QA_QUERY_ADAPTER=0 ... --models '*' --texts vi --write`.
+adapter, so `*` is fitted on rows read without it, `QA_QUERY_ADAPTER=0 ... --models '*' --texts vi --write`
+(refused otherwise; those rows are cached apart).
 --write replaces the fitted entries in qa/reader/weights/calibration.json and keeps the others; the table printed
 is from the held-out folds only.
 """
@@ -42,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from qa.answer.reading import (ANY_MODEL, CALIBRATION_FILE, DIRECTION_FEATURES, RANK_FEATURES,  # noqa: E402
                                READER_FEATURES, RETRIEVAL_FEATURES, candidate_features, reading_source)
-from qa.embedding.adapter import load_query_adapter  # noqa: E402
+from qa.embedding.adapter import adapter_enabled, load_query_adapter  # noqa: E402
 from qa.embedding.default_model import DEFAULT_MODEL  # noqa: E402
 from qa.embedding.embeddings import Embedder, query_encoder  # noqa: E402
 from qa.evaluation import load_dataset, with_questions_of  # noqa: E402
@@ -279,17 +280,24 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=6)
     parser.add_argument("--abstain", type=float, default=0.96, help="out-of-document share to abstain on")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rows", default="eval-out/calibrate-reader/rows-{text}.jsonl",
-                        help="cache of each text's read rows, reused when --reuse [default: %(default)s]")
+    parser.add_argument("--rows", default=None,
+                        help="cache of each text's read rows, reused when --reuse [default: "
+                             "eval-out/calibrate-reader/rows-{text}.jsonl, rows-{text}-no-adapter.jsonl when "
+                             "QA_QUERY_ADAPTER=0]")
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--every", type=int, default=1, help="read every n-th question only (a quick check)")
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                         help="which exported graph reads")
     parser.add_argument("--write", action="store_true", help="store the calibrations fitted on all articles")
     args = parser.parse_args()
+    args.rows = args.rows or ("eval-out/calibrate-reader/rows-{text}"
+                              + ("" if adapter_enabled() else "-no-adapter") + ".jsonl")
     if "{text}" not in args.rows:
         parser.error("--rows must hold {text}: each text's rows are cached apart")
-    if args.write and DEFAULT_MODEL in args.models and sorted(args.texts) != ["en", "vi"]:
+    if args.write and ANY_MODEL in args.models and (adapter_enabled() or set(args.texts) != {"vi"}):
+        parser.error("--write for '*' (models without a query adapter) fits rows read without the adapter over the "
+                     "Vietnamese text: QA_QUERY_ADAPTER=0 ... --models '*' --texts vi --write")
+    if args.write and DEFAULT_MODEL in args.models and set(args.texts) != {"en", "vi"}:
         parser.error(f"--write fits {DEFAULT_MODEL}'s thresholds for both directions across languages: "
                      "it needs both texts (--texts vi en)")
 
@@ -297,7 +305,7 @@ def main() -> None:
     for text in dict.fromkeys(args.texts):
         cache = Path(args.rows.format(text=text))
         if args.reuse and cache.exists():
-            cached = [json.loads(line) for line in cache.read_text().splitlines()]
+            cached = [{"text": text, **json.loads(line)} for line in cache.read_text().splitlines()]
             needed = {name for model in args.models for name in CALIBRATIONS[model]}
             missing = needed - set(cached[0]["features"] if cached else needed)
             if missing:

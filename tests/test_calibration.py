@@ -98,3 +98,11 @@ def test_reused_rows_without_a_signal_the_calibration_needs_are_refused(tmp_path
     with pytest.raises(SystemExit) as stopped:
         calibrate_reader.main()
     assert stopped.value.code == 2 and "['cross_vi']" in capsys.readouterr().err
+
+
+def test_write_refuses_to_refit_the_other_models_calibration_on_rows_read_with_the_adapter(monkeypatch, capsys):
+    monkeypatch.delenv("QA_QUERY_ADAPTER", raising=False)
+    monkeypatch.setattr("sys.argv", ["calibrate_reader.py", "--models", "*", "--texts", "vi", "--write"])
+    with pytest.raises(SystemExit) as stopped:
+        calibrate_reader.main()
+    assert stopped.value.code == 2 and "QA_QUERY_ADAPTER=0" in capsys.readouterr().err
