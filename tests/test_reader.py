@@ -374,6 +374,31 @@ def test_vietnamese_questions_over_english_text_are_answered_and_refused_on_thei
         assert not assistant.ask(question).answered, question
 
 
+def test_in_a_mixed_language_index_each_question_is_answered_from_the_document_holding_its_fact(tmp_path, embedder):
+    """Two look-alike notes, one per language, with different facts: the per-direction weights must not pull a
+    Vietnamese question to the English note (or back) when its own language's note answers it."""
+    from qa import Assistant, Retriever, build_index
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "ben-cang.txt").write_text(
+        "Ghi chép bến cảng\n\nBến cảng Phước An được xây dựng lại vào năm 1958 sau khi một cơn bão phá hủy cầu tàu "
+        "cũ. Cầu tàu mới dài 380 mét và do kỹ sư Trần Văn Lộc thiết kế.\n", encoding="utf-8")
+    (seeds / "harbour.txt").write_text(
+        "Harbour notes\n\nThe harbour of Port Elling was rebuilt in 1931 after a storm destroyed the old pier. The new "
+        "pier is 420 metres long and was designed by the engineer Mara Lindqvist.\n", encoding="utf-8")
+    build_index(seeds, tmp_path / "index", embedder=embedder)
+    assistant = Assistant(Retriever.load(tmp_path / "index", embedder=embedder))
+    asked = (("Bến cảng Phước An được xây dựng lại vào năm nào?", "1958", "ben-cang.txt"),
+             ("Ai thiết kế cầu tàu mới ở Phước An?", "Trần Văn Lộc", "ben-cang.txt"),
+             ("How long is the new pier at Port Elling?", "420", "harbour.txt"),
+             ("Ai thiết kế cầu tàu ở Port Elling?", "Mara Lindqvist", "harbour.txt"))
+    for question, expected, document in asked:
+        answer = assistant.ask(question)
+        assert answer.answered and expected in answer.short_answer, (question, answer.short_answer)
+        assert answer.citations[0].document == document
+
+
 @pytest.mark.slow
 def test_another_embedding_model_gets_the_model_free_calibration(tmp_path):
     """Abstention fitted on one model's cosine scale must not be applied to another's."""
