@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import random
 import sys
 import tempfile
@@ -51,9 +50,10 @@ from qa.evaluation.datasets import GoldQuestion, write_documents  # noqa: E402
 from qa.evaluation.metrics import contains_any  # noqa: E402
 from qa.indexing.index import build_index  # noqa: E402
 from qa.reader import DEFAULT_PRECISION, PRECISIONS  # noqa: E402
-from qa.reader.export import WEIGHTS, prepare_reader  # noqa: E402
+from qa.reader.export import prepare_reader  # noqa: E402
 from qa.reader.model import Reader  # noqa: E402
 from qa.records import Hit  # noqa: E402
+from qa.trained import TRAINED_WEIGHTS, replace_file  # noqa: E402
 from qa.retrieval.retriever import Retriever  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "benchmarks" / "xquad-dev"
@@ -269,7 +269,7 @@ def calibrate(rows: list[dict], names: tuple[str, ...], abstain: float) -> tuple
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights", type=Path, default=WEIGHTS)
+    parser.add_argument("--weights", type=Path, default=TRAINED_WEIGHTS)
     parser.add_argument("--passages", type=int, default=4, help="passages read per question (the answerer reads as many)")
     parser.add_argument("--use", type=int, nargs="*", default=None,
                         help="also report as if only the top N of them were read (N ≤ --passages)")
@@ -341,18 +341,9 @@ def main() -> None:
                                      f"{sum(r['scope'] != 'near' for r in rows)} read passages, both question "
                                      f"languages, in and out of the documents; abstain {args.abstain}"}
     if args.write:
-        atomic_write(CALIBRATION_FILE, json.dumps(table, indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(table, indent=2, ensure_ascii=False) + "\n"
+        replace_file(CALIBRATION_FILE, lambda partial: partial.write_text(text, encoding="utf-8"))
         print(f"wrote {', '.join(args.models)} into {CALIBRATION_FILE}", file=sys.stderr)
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Replace `path` whole (a reader never sees half a calibration), keeping its mode."""
-    handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(text)
-    if path.exists():
-        os.chmod(scratch, path.stat().st_mode & 0o777)
-    os.replace(scratch, path)
 
 
 if __name__ == "__main__":

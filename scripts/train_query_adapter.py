@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from qa.embedding.adapter import adapter_tensor, without_adapter  # noqa: E402
 from qa.reader.export import weights_digest  # noqa: E402
 from qa.reader.training_set import read_jsonl  # noqa: E402
-from qa.trained import TRAINED_WEIGHTS  # noqa: E402
+from qa.trained import TRAINED_WEIGHTS, replace_file  # noqa: E402
 
 DATA = ROOT / "scripts" / "data" / "translated-squad-documents.jsonl"
 
@@ -83,14 +82,7 @@ def store(weights: Path, maps: dict[str, np.ndarray]) -> None:
 
     tensors = without_adapter(load_file(str(weights)))
     tensors |= {adapter_tensor(language): torch.from_numpy(m).half().contiguous() for language, m in maps.items()}
-    handle, partial = tempfile.mkstemp(prefix=f".{weights.name}.", dir=weights.parent)
-    os.close(handle)
-    try:
-        save_file(tensors, partial, metadata={"format": "pt"})
-        os.chmod(partial, weights.stat().st_mode & 0o777)  # mkstemp's file is private; keep the file's own mode
-        os.replace(partial, weights)
-    finally:
-        Path(partial).unlink(missing_ok=True)
+    replace_file(weights, lambda partial: save_file(tensors, str(partial), metadata={"format": "pt"}))
 
 
 def main(argv: list[str] | None = None) -> int:

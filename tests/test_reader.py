@@ -244,10 +244,11 @@ def test_onnx_reader_matches_its_torch_original(each_reader):
     import torch
 
     from qa.embedding.default_model import prepare_default_model
-    from qa.reader.export import WEIGHTS, load_torch_reader
+    from qa.reader.export import load_torch_reader
+    from qa.trained import TRAINED_WEIGHTS
     from qa.reader.model import best_span
 
-    module = load_torch_reader(prepare_default_model(), WEIGHTS)
+    module = load_torch_reader(prepare_default_model(), TRAINED_WEIGHTS)
     question = "Lệnh ngừng bắn được ký ở đâu?"
     texts = ["Ngày 15 tháng 5, lãnh đạo các bên gặp mặt tại Moskva để ký hiệp định ngừng bắn.",
              "The treaty was signed in Paris in 1951 by six countries, after two years of talks."]

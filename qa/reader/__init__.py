@@ -28,10 +28,10 @@ def load_reader(weights: Path | None = None, precision: str | None = None) -> Re
     """The shipped reader, exported on first use (`make model` does it ahead); None when its weights or ONNX
     Runtime are missing, so answers fall back to the extractive answerer. `precision` picks its graph (see
     `reader_precision`)."""
-    from qa.reader.export import WEIGHTS
+    from qa.trained import TRAINED_WEIGHTS
 
     precision = reader_precision(precision)
-    weights = weights or WEIGHTS
+    weights = weights or TRAINED_WEIGHTS
     try:
         import onnxruntime  # noqa: F401
     except ImportError:

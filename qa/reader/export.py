@@ -29,7 +29,6 @@ from qa.reader.model import EMBEDDINGS_FILE, FP32_FILE, MODEL_FILE, TOKENIZER_FI
 from qa.reader.tokenizer import PIECES_FILE, write_tokenizer_files
 from qa.trained import TRAINED_WEIGHTS
 
-WEIGHTS = TRAINED_WEIGHTS
 EXPORT_FORMAT = 5  # bump when the export recipe changes
 MANIFEST = "reader-manifest.json"  # written last: its presence means "complete"
 
@@ -48,7 +47,7 @@ def weights_digest(weights: Path) -> str:
     return digest.hexdigest()
 
 
-def reader_dir(weights: Path = WEIGHTS, cache_root: Path | None = None) -> Path:
+def reader_dir(weights: Path = TRAINED_WEIGHTS, cache_root: Path | None = None) -> Path:
     """Where the exported reader for these weights lives (complete or not)."""
     base = prepare_default_model(cache_root, log=lambda _: None)
     key = hashlib.sha256(f"{weights_digest(weights)}:{base.name}:{EXPORT_FORMAT}".encode()).hexdigest()[:16]
@@ -60,7 +59,7 @@ def is_complete(folder: Path) -> bool:
                                                        EMBEDDINGS_FILE))
 
 
-def prepare_reader(weights: Path = WEIGHTS, cache_root: Path | None = None,
+def prepare_reader(weights: Path = TRAINED_WEIGHTS, cache_root: Path | None = None,
                    log: Callable[[str], None] = _log) -> Path:
     """The exported reader's folder, built once per weight file."""
     if not weights.is_file():
