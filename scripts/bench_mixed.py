@@ -1,0 +1,117 @@
+"""Answer quality over an index that holds both languages: the dev benchmark's articles in Vietnamese *and* in
+English, in one index, asked in both languages.
+
+    .venv/bin/python scripts/bench_mixed.py [--holdout 0.5] [--holdout-seed 0] [-k 5] [--out DIR]
+    make bench-mixed
+
+A bilingual user's documents are rarely in one language, and the dev benchmark indexes one language at a time, so
+it never shows which language's passage a question is answered from. Here each article is indexed twice (its
+Vietnamese text and its English one, as two documents), and a passage of either counts: a question's gold answers
+are its Vietnamese and its English ones together. Two runs, as `make bench-quality`:
+
+- full: all 48 documents indexed; every question asked in both languages.
+- holdout: a seeded fraction of the articles left out in *both* languages; only their questions asked, now out of
+  the documents.
+
+OUT/table.md holds the usual rows plus where answers come from (the share of answers citing a document in the
+question's own language); OUT/summary.json the values; OUT/<run>/ each run's `qa eval` outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from qa.embedding.embeddings import Embedder
+from qa.evaluation import EvalRun, hold_out, load_dataset
+from qa.evaluation.datasets import Dataset, GoldQuestion, Holdout
+from qa.language import ENGLISH
+from benchkit.timing import markdown_table, write_report  # scripts/benchkit, beside this file
+from bench_quality import DEV, FULL, HOLDOUT, LANGUAGES, ROWS, cell, log, progress, run
+
+OTHER_SUFFIX = ".en.txt"  # the English copy of an article: "0003_teacher.txt" → "0003_teacher.en.txt"
+
+
+def mixed_dataset(vietnamese: Dataset, english: Dataset) -> Dataset:
+    """Both texts as documents of one index; each question in both languages, a passage of either text counting
+    (its gold answers are both texts' answers, and it names no gold document)."""
+    renamed = {d.name: d.name.removesuffix(".txt") + OTHER_SUFFIX for d in english.documents}
+    documents = vietnamese.documents + tuple(dataclasses.replace(d, name=renamed[d.name]) for d in english.documents)
+    by_id = {q.id: q for q in english.questions}
+    questions: list[GoldQuestion] = []
+    for wording in (vietnamese, english):
+        for q in vietnamese.questions:
+            other = by_id[q.id]
+            asked = q if wording is vietnamese else other
+            questions.append(dataclasses.replace(asked, answers=tuple(dict.fromkeys(q.answers + other.answers)),
+                                                 document=None))
+    return dataclasses.replace(vietnamese, documents=documents, questions=tuple(questions))
+
+
+def hold_out_articles(dataset: Dataset, vietnamese: Dataset, fraction: float, seed: int) -> Dataset:
+    """`qa eval --holdout`'s choice of articles (`hold_out` on the Vietnamese text), each left out in both
+    languages; only their questions kept, as out-of-document questions."""
+    chosen = set(hold_out(vietnamese, fraction, seed).holdout.documents)
+    held = chosen | {name.removesuffix(".txt") + OTHER_SUFFIX for name in chosen}
+    article = {q.id: q.document for q in vietnamese.questions}
+    questions = tuple(dataclasses.replace(q, indexed=False) for q in dataset.questions if article[q.id] in chosen)
+    documents = tuple(d for d in dataset.documents if d.name not in held)
+    return dataclasses.replace(dataset, documents=documents, questions=questions,
+                               holdout=Holdout(fraction, seed, tuple(sorted(held))))
+
+
+def own_language_share(result: EvalRun, language: str) -> str:
+    """Of the answered questions asked in `language`, the share whose answer cites a document in that language."""
+    answered = [r for r in result.rows if r.language == language and r.answered and r.citations]
+    if not answered:
+        return "—"
+    own = sum(r.citations[0]["document"].endswith(OTHER_SUFFIX) == (language == ENGLISH) for r in answered)
+    return f"{100 * own / len(answered):.1f}%"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--vi", type=Path, default=DEV / "xquad-dev.vi.json", help="the Vietnamese SQuAD file")
+    parser.add_argument("--en", type=Path, default=DEV / "xquad-dev.en.json", help="the same articles in English")
+    parser.add_argument("--holdout", type=float, default=0.5, help="fraction of the articles left out")
+    parser.add_argument("--holdout-seed", type=int, default=0)
+    parser.add_argument("-k", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("eval-out") / "bench-mixed")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    vietnamese = load_dataset(args.vi)
+    full_set = mixed_dataset(vietnamese, load_dataset(args.en))
+    held_set = hold_out_articles(full_set, vietnamese, args.holdout, args.holdout_seed)
+    embedder = Embedder.load(log=log)
+    runs: dict[str, EvalRun] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-mixed-") as scratch:
+        for name, dataset in ((FULL, full_set), (HOLDOUT, held_set)):
+            runs[name] = run(name, dataset, args, progress(name), workdir=Path(scratch) / "benchmark",
+                             embedder=embedder)
+    total = time.perf_counter() - started
+
+    by_language = {name: runs[name].metrics.by_language for name in (FULL, HOLDOUT)}
+    rows = [(label.format(k=args.k), *(cell(field, by_language[source].get(lang)) for lang in LANGUAGES), source)
+            for label, field, source in ROWS]
+    rows.append(("answers citing the question's language", *(own_language_share(runs[FULL], lang)
+                                                              for lang in LANGUAGES), FULL))
+    table = markdown_table(("metric", *LANGUAGES, "from"), rows, align="l" + "r" * len(LANGUAGES) + "l")
+    notes = [f"one index of {len(full_set.documents)} documents (each article in Vietnamese and in English); a "
+             f"passage of either text counts for a question.",
+             f"holdout: {len(held_set.holdout.documents)} documents left out (--holdout {args.holdout} "
+             f"--holdout-seed {args.holdout_seed}), {len(held_set.questions)} questions asked out of the documents.",
+             f"eval wall time: full {runs[FULL].wall_seconds:.1f} s, holdout {runs[HOLDOUT].wall_seconds:.1f} s; "
+             f"{total:.0f} s in all."]
+    summary = {"table": {row[0]: dict(zip(LANGUAGES, row[1:3])) for row in rows}, "notes": notes,
+               "wall_seconds": round(total, 1), "runs": {n: r.metrics.to_dict() for n, r in runs.items()}}
+    write_report(args.out, summary, [*table, "", *notes], json_name="summary.json", table_name="table.md")
+    print(f"\nwrote table.md, summary.json and one folder a run to {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
