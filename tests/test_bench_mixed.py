@@ -1,0 +1,53 @@
+"""`make bench-mixed` (scripts/bench_mixed.py): one index of both texts, each question asked in both languages with
+both texts' gold, and a holdout that leaves an article out in both languages."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import bench_mixed  # noqa: E402 — scripts/, beside bench_quality and benchkit, which it imports by name
+
+from qa.evaluation import load_dataset  # noqa: E402
+
+
+def squad(tmp_path: Path, name: str, articles: list[tuple[str, str, list[tuple[str, str, str]]]]) -> Path:
+    """A SQuAD file: (title, context, [(id, question, answer)]) per article."""
+    data = [{"title": title, "paragraphs": [{"context": context, "qas": [
+        {"id": qid, "question": question, "answers": [{"text": answer, "answer_start": context.index(answer)}]}
+        for qid, question, answer in qas]}]} for title, context, qas in articles]
+    path = tmp_path / name
+    path.write_text(json.dumps({"data": data}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_both_texts_in_one_index_and_both_golds_count(tmp_path):
+    vi = load_dataset(squad(tmp_path, "vi.json", [
+        ("Harbour", "Bến cảng được xây lại vào năm 1958.", [("h1", "Bến cảng được xây lại năm nào?", "năm 1958")]),
+        ("Library", "Thư viện mở cửa lúc 7 giờ sáng.", [("l1", "Thư viện mở cửa lúc mấy giờ?", "7 giờ sáng")])]))
+    en = load_dataset(squad(tmp_path, "en.json", [
+        ("Harbour", "The harbour was rebuilt in 1958.", [("h1", "When was the harbour rebuilt?", "1958")]),
+        ("Library", "The library opens at 7 am.", [("l1", "When does the library open?", "7 am")])]))
+
+    mixed = bench_mixed.mixed_dataset(vi, en)
+    names = [d.name for d in mixed.documents]
+    assert len(names) == len(set(names)) == 4
+    assert {d.text for d in mixed.documents} == {d.text for d in vi.documents + en.documents}
+    asked = {(q.id, q.language): q for q in mixed.questions}
+    assert set(asked) == {("h1", "vi"), ("h1", "en"), ("l1", "vi"), ("l1", "en")}
+    assert asked["h1", "en"].question == "When was the harbour rebuilt?"
+    assert asked["h1", "en"].answers == asked["h1", "vi"].answers == ("năm 1958", "1958")
+    assert all(q.document is None and not q.out_of_document for q in mixed.questions)
+
+    held = bench_mixed.hold_out_articles(mixed, vi, 0.5, seed=0)
+    [left_out] = held.holdout.documents[:1]
+    article = left_out.removesuffix(bench_mixed.OTHER_SUFFIX).removesuffix(".txt")
+    assert len(held.documents) == 2 and all(article not in d.name for d in held.documents)
+    assert len(held.holdout.documents) == 2
+    gone = "h1" if "Harbour" in article else "l1"
+    assert {(q.id, q.language) for q in held.questions} == {(gone, "vi"), (gone, "en")}
+    assert all(q.out_of_document for q in held.questions)
