@@ -420,8 +420,8 @@ def test_another_embedding_model_gets_the_model_free_calibration(tmp_path):
 
 @pytest.mark.slow
 def test_qa_ask_with_the_reader_imports_no_torch_and_stays_within_350_mib(seed_index):
-    """A cold `qa ask` answers with the reader without torch, its peak memory within the issue's 350 MiB (it ran
-    300-380 MiB while the fp32 session prepacked its weights: README, "Memory")."""
+    """A cold `qa ask` answers with the reader without torch, its peak memory within the issue's 350 MiB (280-380
+    MiB while the fp32 session prepacked its weights: README, "Memory: the fp32 session without prepacking")."""
     code = ("import sys, runpy; sys.argv = ['qa', 'ask', 'Ai đắc cử Tổng thống năm 1993?', '--index', "
             f"{str(seed_index)!r}, '--json']\n"
             "try:\n    runpy.run_module('qa', run_name='__main__')\nexcept SystemExit:\n    pass\n"
