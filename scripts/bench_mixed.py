@@ -28,35 +28,41 @@ from pathlib import Path
 
 from qa.embedding.embeddings import Embedder
 from qa.evaluation import EvalRun, hold_out, load_dataset
-from qa.evaluation.datasets import Dataset, GoldQuestion, Holdout
+from qa.evaluation.datasets import Dataset, DatasetError, Holdout, align_questions
 from qa.language import ENGLISH
-from benchkit.timing import markdown_table, write_report  # scripts/benchkit, beside this file
-from bench_quality import DEV, FULL, HOLDOUT, LANGUAGES, ROWS, cell, log, progress, run
+from benchkit.timing import write_report  # scripts/benchkit, beside this file
+from bench_quality import DEV, FULL, HOLDOUT, LANGUAGES, log, progress, quality_table, run, table_values
 
 OTHER_SUFFIX = ".en.txt"  # the English copy of an article: "0003_teacher.txt" → "0003_teacher.en.txt"
 
 
+def english_copy(name: str) -> str:
+    """The English copy's document name, made from its Vietnamese article's (the two files' titles may differ)."""
+    return name.removesuffix(".txt") + OTHER_SUFFIX
+
+
 def mixed_dataset(vietnamese: Dataset, english: Dataset) -> Dataset:
-    """Both texts as documents of one index; each question in both languages, a passage of either text counting
-    (its gold answers are both texts' answers, and it names no gold document)."""
-    renamed = {d.name: d.name.removesuffix(".txt") + OTHER_SUFFIX for d in english.documents}
-    documents = vietnamese.documents + tuple(dataclasses.replace(d, name=renamed[d.name]) for d in english.documents)
-    by_id = {q.id: q for q in english.questions}
-    questions: list[GoldQuestion] = []
-    for wording in (vietnamese, english):
-        for q in vietnamese.questions:
-            other = by_id[q.id]
-            asked = q if wording is vietnamese else other
-            questions.append(dataclasses.replace(asked, answers=tuple(dict.fromkeys(q.answers + other.answers)),
-                                                 document=None))
-    return dataclasses.replace(vietnamese, documents=documents, questions=tuple(questions))
+    """Both texts as documents of one index (the two files hold the same articles in the same order); each question
+    in both languages, a passage of either text counting (its gold answers are both texts' answers, and it names no
+    gold document)."""
+    if len(vietnamese.documents) != len(english.documents):
+        raise DatasetError(f"{english.path} has {len(english.documents)} articles and {vietnamese.path} "
+                           f"{len(vietnamese.documents)}: the two texts must hold the same articles, in order")
+    copies = tuple(dataclasses.replace(other, name=english_copy(own.name))
+                   for own, other in zip(vietnamese.documents, english.documents))
+    worded = align_questions(vietnamese, english)  # the English wording of each question (missing ids: an error)
+    english_gold = {q.id: q.answers for q in english.questions}
+    questions = tuple(dataclasses.replace(q, answers=tuple(dict.fromkeys(q.answers + english_gold[q.id])),
+                                          document=None) for q in vietnamese.questions + worded.questions)
+    return dataclasses.replace(vietnamese, documents=vietnamese.documents + copies, questions=questions,
+                               questions_path=english.path)
 
 
 def hold_out_articles(dataset: Dataset, vietnamese: Dataset, fraction: float, seed: int) -> Dataset:
     """`qa eval --holdout`'s choice of articles (`hold_out` on the Vietnamese text), each left out in both
     languages; only their questions kept, as out-of-document questions."""
     chosen = set(hold_out(vietnamese, fraction, seed).holdout.documents)
-    held = chosen | {name.removesuffix(".txt") + OTHER_SUFFIX for name in chosen}
+    held = chosen | {english_copy(name) for name in chosen}
     article = {q.id: q.document for q in vietnamese.questions}
     questions = tuple(dataclasses.replace(q, indexed=False) for q in dataset.questions if article[q.id] in chosen)
     documents = tuple(d for d in dataset.documents if d.name not in held)
@@ -64,13 +70,14 @@ def hold_out_articles(dataset: Dataset, vietnamese: Dataset, fraction: float, se
                                holdout=Holdout(fraction, seed, tuple(sorted(held))))
 
 
-def own_language_share(result: EvalRun, language: str) -> str:
-    """Of the answered questions asked in `language`, the share whose answer cites a document in that language."""
+def own_language_share(result: EvalRun, language: str) -> float | None:
+    """Of the questions asked in `language` and answered, the share whose answer cites a document in that language
+    (the reader's answers cite one passage; an answer citing none is not counted); None when none was answered."""
     answered = [r for r in result.rows if r.language == language and r.answered and r.citations]
     if not answered:
-        return "—"
-    own = sum(r.citations[0]["document"].endswith(OTHER_SUFFIX) == (language == ENGLISH) for r in answered)
-    return f"{100 * own / len(answered):.1f}%"
+        return None
+    return sum(all(c["document"].endswith(OTHER_SUFFIX) == (language == ENGLISH) for c in r.citations)
+               for r in answered) / len(answered)
 
 
 def main() -> None:
@@ -95,19 +102,16 @@ def main() -> None:
                              embedder=embedder)
     total = time.perf_counter() - started
 
-    by_language = {name: runs[name].metrics.by_language for name in (FULL, HOLDOUT)}
-    rows = [(label.format(k=args.k), *(cell(field, by_language[source].get(lang)) for lang in LANGUAGES), source)
-            for label, field, source in ROWS]
-    rows.append(("answers citing the question's language", *(own_language_share(runs[FULL], lang)
-                                                              for lang in LANGUAGES), FULL))
-    table = markdown_table(("metric", *LANGUAGES, "from"), rows, align="l" + "r" * len(LANGUAGES) + "l")
+    shares = {lang: own_language_share(runs[FULL], lang) for lang in LANGUAGES}
+    table = [*quality_table(runs, args.k), "| answers citing the question's language | " + " | ".join(
+        "—" if shares[lang] is None else f"{100 * shares[lang]:.1f}%" for lang in LANGUAGES) + f" | {FULL} |"]
     notes = [f"one index of {len(full_set.documents)} documents (each article in Vietnamese and in English); a "
              f"passage of either text counts for a question.",
              f"holdout: {len(held_set.holdout.documents)} documents left out (--holdout {args.holdout} "
              f"--holdout-seed {args.holdout_seed}), {len(held_set.questions)} questions asked out of the documents.",
              f"eval wall time: full {runs[FULL].wall_seconds:.1f} s, holdout {runs[HOLDOUT].wall_seconds:.1f} s; "
              f"{total:.0f} s in all."]
-    summary = {"table": {row[0]: dict(zip(LANGUAGES, row[1:3])) for row in rows}, "notes": notes,
+    summary = {"table": {**table_values(runs), "own_language_share": {**shares, "from": FULL}}, "notes": notes,
                "wall_seconds": round(total, 1), "runs": {n: r.metrics.to_dict() for n, r in runs.items()}}
     write_report(args.out, summary, [*table, "", *notes], json_name="summary.json", table_name="table.md")
     print(f"\nwrote table.md, summary.json and one folder a run to {args.out}", file=sys.stderr)

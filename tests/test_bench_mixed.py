@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -13,6 +16,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import bench_mixed  # noqa: E402 — scripts/, beside bench_quality and benchkit, which it imports by name
 
 from qa.evaluation import load_dataset  # noqa: E402
+from qa.evaluation.datasets import DatasetError  # noqa: E402
 
 
 def squad(tmp_path: Path, name: str, articles: list[tuple[str, str, list[tuple[str, str, str]]]]) -> Path:
@@ -29,13 +33,14 @@ def test_both_texts_in_one_index_and_both_golds_count(tmp_path):
     vi = load_dataset(squad(tmp_path, "vi.json", [
         ("Harbour", "Bến cảng được xây lại vào năm 1958.", [("h1", "Bến cảng được xây lại năm nào?", "năm 1958")]),
         ("Library", "Thư viện mở cửa lúc 7 giờ sáng.", [("l1", "Thư viện mở cửa lúc mấy giờ?", "7 giờ sáng")])]))
-    en = load_dataset(squad(tmp_path, "en.json", [
-        ("Harbour", "The harbour was rebuilt in 1958.", [("h1", "When was the harbour rebuilt?", "1958")]),
-        ("Library", "The library opens at 7 am.", [("l1", "When does the library open?", "7 am")])]))
+    en = load_dataset(squad(tmp_path, "en.json", [  # titles of its own: the articles pair by position
+        ("Port", "The harbour was rebuilt in 1958.", [("h1", "When was the harbour rebuilt?", "1958")]),
+        ("Books", "The library opens at 7 am.", [("l1", "When does the library open?", "7 am")])]))
 
     mixed = bench_mixed.mixed_dataset(vi, en)
     names = [d.name for d in mixed.documents]
     assert len(names) == len(set(names)) == 4
+    assert names[2:] == [bench_mixed.english_copy(name) for name in names[:2]]
     assert {d.text for d in mixed.documents} == {d.text for d in vi.documents + en.documents}
     asked = {(q.id, q.language): q for q in mixed.questions}
     assert set(asked) == {("h1", "vi"), ("h1", "en"), ("l1", "vi"), ("l1", "en")}
@@ -44,10 +49,31 @@ def test_both_texts_in_one_index_and_both_golds_count(tmp_path):
     assert all(q.document is None and not q.out_of_document for q in mixed.questions)
 
     held = bench_mixed.hold_out_articles(mixed, vi, 0.5, seed=0)
-    [left_out] = held.holdout.documents[:1]
-    article = left_out.removesuffix(bench_mixed.OTHER_SUFFIX).removesuffix(".txt")
-    assert len(held.documents) == 2 and all(article not in d.name for d in held.documents)
-    assert len(held.holdout.documents) == 2
-    gone = "h1" if "Harbour" in article else "l1"
+    [left_out] = [name for name in held.holdout.documents if not name.endswith(bench_mixed.OTHER_SUFFIX)]
+    assert set(held.holdout.documents) == {left_out, bench_mixed.english_copy(left_out)}
+    assert [d.name for d in held.documents] == [n for n in names if n not in held.holdout.documents]
+    assert len(held.documents) == 2
+    gone = "h1" if "Harbour" in left_out else "l1"
     assert {(q.id, q.language) for q in held.questions} == {(gone, "vi"), (gone, "en")}
     assert all(q.out_of_document for q in held.questions)
+
+
+def test_a_question_the_other_text_lacks_is_a_clear_error(tmp_path):
+    vi = load_dataset(squad(tmp_path, "vi.json", [
+        ("Harbour", "Bến cảng được xây lại vào năm 1958.", [("h1", "Bến cảng được xây lại năm nào?", "năm 1958")])]))
+    en = load_dataset(squad(tmp_path, "en.json", [
+        ("Harbour", "The harbour was rebuilt in 1958.", [("h2", "When was the harbour rebuilt?", "1958")])]))
+    with pytest.raises(DatasetError, match="h1"):
+        bench_mixed.mixed_dataset(vi, en)
+
+
+def test_the_own_language_share_counts_answers_by_the_document_they_cite():
+    def row(language: str, answered: bool, document: str) -> SimpleNamespace:
+        return SimpleNamespace(language=language, answered=answered,
+                               citations=[{"document": document}] if answered else [])
+
+    run = SimpleNamespace(rows=[row("vi", True, "0001_a.txt"), row("vi", True, "0001_a.en.txt"),
+                                row("vi", False, ""), row("en", True, "0002_b.en.txt")])
+    assert bench_mixed.own_language_share(run, "vi") == 0.5
+    assert bench_mixed.own_language_share(run, "en") == 1.0
+    assert bench_mixed.own_language_share(SimpleNamespace(rows=[row("en", False, "")]), "en") is None

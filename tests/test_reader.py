@@ -418,9 +418,21 @@ def test_another_embedding_model_gets_the_model_free_calibration(tmp_path):
     assert answer.answered and "Ada Reyes" in answer.short_answer
 
 
+def test_the_fp32_session_holds_no_prepacked_copy_and_the_int8_one_keeps_it(each_reader):
+    """Prepacking keeps a second copy of the fp32 weights (40 MiB of a cold `qa ask`); the int8 kernels choose other
+    spans without it, so that graph keeps it (README, "Memory: the fp32 session without prepacking")."""
+    options = each_reader.session.get_session_options()
+    if each_reader.precision == "fp32":
+        assert options.get_session_config_entry("session.disable_prepacking") == "1"
+    else:
+        with pytest.raises(RuntimeError):  # not set: ONNX Runtime's default, prepacking on
+            options.get_session_config_entry("session.disable_prepacking")
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the process's peak from /proc")
 def test_qa_ask_with_the_reader_imports_no_torch_and_stays_within_350_mib(seed_index):
-    """A cold `qa ask` answers with the reader without torch, its peak memory within the issue's 350 MiB (280-380
+    """A cold `qa ask` answers with the reader without torch, its peak memory within the issue's 350 MiB (up to 380
     MiB while the fp32 session prepacked its weights: README, "Memory: the fp32 session without prepacking")."""
     code = ("import sys, runpy; sys.argv = ['qa', 'ask', 'Ai đắc cử Tổng thống năm 1993?', '--index', "
             f"{str(seed_index)!r}, '--json']\n"
@@ -430,7 +442,7 @@ def test_qa_ask_with_the_reader_imports_no_torch_and_stays_within_350_mib(seed_i
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     lines = out.stdout.strip().splitlines()
-    assert lines[-2] == "NO-TORCH", out.stderr
+    assert len(lines) >= 3 and lines[-2] == "NO-TORCH", out.stderr
     assert json.loads(lines[0])["backend"] == "reader"
     peak_mib = int(lines[-1]) / 1024  # VmHWM: this process's own peak (a new one from exec), in kB
     assert peak_mib <= 350, f"cold qa ask peaked at {peak_mib:.0f} MiB"

@@ -59,7 +59,7 @@ class Reader:
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         if precision == "fp32":
             # Prepacking keeps a second, repacked copy of every fp32 weight matrix: without it the session holds
-            # 40 MiB less, starts 0.1 s sooner and gives the same spans, reading 3-4 % slower (README, "Memory:
+            # 40 MiB less, opens 0.14 s sooner and gives the same spans, reading 3-4 % slower (README, "Memory:
             # the fp32 session without prepacking"). The int8 graph keeps it: without it its kernels move the spans.
             options.add_session_config_entry("session.disable_prepacking", "1")
         self.embeddings = np.load(self.folder / EMBEDDINGS_FILE, mmap_mode="r")
