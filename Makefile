@@ -130,10 +130,12 @@ bench-own: model
 	$(BIN)/python scripts/bench_own_check.py
 
 # Both languages in one index: the dev benchmark's 24 articles in Vietnamese and in English (48 documents), every
-# question asked in both languages, a passage of either text counting (eval-out/bench-mixed/table.md).
+# question asked in both languages, a passage of either text counting (eval-out/bench-mixed/table.md). SPLIT=1
+# indexes each article in one language only, alternately (eval-out/bench-mixed-split).
+SPLIT ?=
 .PHONY: bench-mixed
 bench-mixed: model
-	$(BIN)/python scripts/bench_mixed.py
+	$(BIN)/python scripts/bench_mixed.py $(if $(SPLIT),--split)
 
 # Train the reader (scripts/train_reader.py; about 1.5 h a stage on 2 cores, resumable with RESUME=--resume):
 # stage 1 into eval-out/reader-run, stage 2 from it (fresh SQuAD questions, on-topic unanswerable pairs) into

@@ -1,7 +1,7 @@
 """Answer quality over an index that holds both languages: the dev benchmark's articles in Vietnamese *and* in
 English, in one index, asked in both languages.
 
-    .venv/bin/python scripts/bench_mixed.py [--holdout 0.5] [--holdout-seed 0] [-k 5] [--out DIR]
+    .venv/bin/python scripts/bench_mixed.py [--split] [--holdout 0.5] [--holdout-seed 0] [-k 5] [--out DIR]
     make bench-mixed
 
 A bilingual user's documents are rarely in one language, and the dev benchmark indexes one language at a time, so
@@ -12,6 +12,10 @@ are its Vietnamese and its English ones together. Two runs, as `make bench-quali
 - full: all 48 documents indexed; every question asked in both languages.
 - holdout: a seeded fraction of the articles left out in *both* languages; only their questions asked, now out of
   the documents.
+
+`--split` indexes each article in one language only (the first, third, … article in Vietnamese, the others in
+English): every fact is then in one language, and half of each language's questions must be answered across
+languages from an index where the other half's text is in their own language.
 
 OUT/table.md holds the usual rows plus where answers come from (the share of answers citing a document in the
 question's own language); OUT/summary.json the values; OUT/<run>/ each run's `qa eval` outputs.
@@ -58,6 +62,13 @@ def mixed_dataset(vietnamese: Dataset, english: Dataset) -> Dataset:
                                questions_path=english.path)
 
 
+def one_language_each(dataset: Dataset, vietnamese: Dataset) -> Dataset:
+    """`dataset` (from `mixed_dataset`) with each article in one language only: Vietnamese at even positions,
+    English at odd ones."""
+    keep = {own.name if n % 2 == 0 else english_copy(own.name) for n, own in enumerate(vietnamese.documents)}
+    return dataclasses.replace(dataset, documents=tuple(d for d in dataset.documents if d.name in keep))
+
+
 def hold_out_articles(dataset: Dataset, vietnamese: Dataset, fraction: float, seed: int) -> Dataset:
     """`qa eval --holdout`'s choice of articles (`hold_out` on the Vietnamese text), each left out in both
     languages; only their questions kept, as out-of-document questions."""
@@ -66,8 +77,9 @@ def hold_out_articles(dataset: Dataset, vietnamese: Dataset, fraction: float, se
     article = {q.id: q.document for q in vietnamese.questions}
     questions = tuple(dataclasses.replace(q, indexed=False) for q in dataset.questions if article[q.id] in chosen)
     documents = tuple(d for d in dataset.documents if d.name not in held)
+    left_out = tuple(d.name for d in dataset.documents if d.name in held)  # with --split, one copy of each
     return dataclasses.replace(dataset, documents=documents, questions=questions,
-                               holdout=Holdout(fraction, seed, tuple(sorted(held))))
+                               holdout=Holdout(fraction, seed, left_out))
 
 
 def own_language_share(result: EvalRun, language: str) -> float | None:
@@ -87,12 +99,17 @@ def main() -> None:
     parser.add_argument("--holdout", type=float, default=0.5, help="fraction of the articles left out")
     parser.add_argument("--holdout-seed", type=int, default=0)
     parser.add_argument("-k", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=Path("eval-out") / "bench-mixed")
+    parser.add_argument("--split", action="store_true",
+                        help="each article in one language only (alternately Vietnamese and English)")
+    parser.add_argument("--out", type=Path, help="default: eval-out/bench-mixed (with --split: bench-mixed-split)")
     args = parser.parse_args()
+    args.out = args.out or Path("eval-out") / ("bench-mixed-split" if args.split else "bench-mixed")
 
     started = time.perf_counter()
     vietnamese = load_dataset(args.vi)
     full_set = mixed_dataset(vietnamese, load_dataset(args.en))
+    if args.split:
+        full_set = one_language_each(full_set, vietnamese)
     held_set = hold_out_articles(full_set, vietnamese, args.holdout, args.holdout_seed)
     embedder = Embedder.load(log=log)
     runs: dict[str, EvalRun] = {}
@@ -105,8 +122,10 @@ def main() -> None:
     shares = {lang: own_language_share(runs[FULL], lang) for lang in LANGUAGES}
     table = [*quality_table(runs, args.k), "| answers citing the question's language | " + " | ".join(
         "—" if shares[lang] is None else f"{100 * shares[lang]:.1f}%" for lang in LANGUAGES) + f" | {FULL} |"]
-    notes = [f"one index of {len(full_set.documents)} documents (each article in Vietnamese and in English); a "
-             f"passage of either text counts for a question.",
+    indexed = ("each article in one language, alternately" if args.split
+               else "each article in Vietnamese and in English")
+    notes = [f"one index of {len(full_set.documents)} documents ({indexed}); a passage of either text counts for a "
+             f"question.",
              f"holdout: {len(held_set.holdout.documents)} documents left out (--holdout {args.holdout} "
              f"--holdout-seed {args.holdout_seed}), {len(held_set.questions)} questions asked out of the documents.",
              f"eval wall time: full {runs[FULL].wall_seconds:.1f} s, holdout {runs[HOLDOUT].wall_seconds:.1f} s; "

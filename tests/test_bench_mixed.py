@@ -58,6 +58,25 @@ def test_both_texts_in_one_index_and_both_golds_count(tmp_path):
     assert all(q.out_of_document for q in held.questions)
 
 
+def test_split_indexes_each_article_in_one_language_and_its_holdout_leaves_that_copy_out(tmp_path):
+    articles = [(f"Article {n}", f"Đoạn văn số {n} nói về năm {1900 + n}.", [(f"q{n}", f"Năm nào ở đoạn {n}?",
+                                                                             str(1900 + n))]) for n in range(4)]
+    vi = load_dataset(squad(tmp_path, "vi.json", articles))
+    en = load_dataset(squad(tmp_path, "en.json", [(title, f"Paragraph {n} is about the year {1900 + n}.",
+                                                   [(f"q{n}", f"Which year is paragraph {n} about?", str(1900 + n))])
+                                                  for n, (title, _, _) in enumerate(articles)]))
+    split = bench_mixed.one_language_each(bench_mixed.mixed_dataset(vi, en), vi)
+    names = [d.name for d in vi.documents]
+    assert [d.name for d in split.documents] == [names[0], names[2], bench_mixed.english_copy(names[1]),
+                                                  bench_mixed.english_copy(names[3])]
+    assert len(split.questions) == 8  # every question, in both languages
+
+    held = bench_mixed.hold_out_articles(split, vi, 0.5, seed=0)
+    assert len(held.holdout.documents) == 2 and len(held.documents) == 2  # only copies that were indexed
+    assert not set(held.holdout.documents) & {d.name for d in held.documents}
+    assert len(held.questions) == 4 and all(q.out_of_document for q in held.questions)
+
+
 def test_a_question_the_other_text_lacks_is_a_clear_error(tmp_path):
     vi = load_dataset(squad(tmp_path, "vi.json", [
         ("Harbour", "Bến cảng được xây lại vào năm 1958.", [("h1", "Bến cảng được xây lại năm nào?", "năm 1958")])]))
