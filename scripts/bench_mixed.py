@@ -63,15 +63,20 @@ def mixed_dataset(vietnamese: Dataset, english: Dataset) -> Dataset:
 
 
 def one_language_each(dataset: Dataset, vietnamese: Dataset) -> Dataset:
-    """`dataset` (from `mixed_dataset`) with each article in one language only: Vietnamese at even positions,
-    English at odd ones."""
-    keep = {own.name if n % 2 == 0 else english_copy(own.name) for n, own in enumerate(vietnamese.documents)}
-    return dataclasses.replace(dataset, documents=tuple(d for d in dataset.documents if d.name in keep))
+    """`dataset` (from `mixed_dataset`) with each article in one language only, Vietnamese at even positions and
+    English at odd ones; each question names its article's indexed copy as its gold document, so that a passage
+    of another article that happens to hold the gold words does not count as found (as in the one-language runs)."""
+    indexed = {own.name: own.name if n % 2 == 0 else english_copy(own.name)
+               for n, own in enumerate(vietnamese.documents)}
+    article = {q.id: q.document for q in vietnamese.questions}
+    documents = tuple(d for d in dataset.documents if d.name in set(indexed.values()))
+    questions = tuple(dataclasses.replace(q, document=indexed[article[q.id]]) for q in dataset.questions)
+    return dataclasses.replace(dataset, documents=documents, questions=questions)
 
 
 def hold_out_articles(dataset: Dataset, vietnamese: Dataset, fraction: float, seed: int) -> Dataset:
-    """`qa eval --holdout`'s choice of articles (`hold_out` on the Vietnamese text), each left out in both
-    languages; only their questions kept, as out-of-document questions."""
+    """`qa eval --holdout`'s choice of articles (`hold_out` on the Vietnamese text), each left out in every language
+    it is indexed in; only their questions kept, as out-of-document questions."""
     chosen = set(hold_out(vietnamese, fraction, seed).holdout.documents)
     held = chosen | {english_copy(name) for name in chosen}
     article = {q.id: q.document for q in vietnamese.questions}

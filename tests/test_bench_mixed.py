@@ -58,6 +58,9 @@ def test_both_texts_in_one_index_and_both_golds_count(tmp_path):
     assert all(q.out_of_document for q in held.questions)
 
 
+SEED_HOLDING_OUT_BOTH_LANGUAGES = 1  # of four articles, it holds out the 2nd (English) and the 3rd (Vietnamese)
+
+
 def test_split_indexes_each_article_in_one_language_and_its_holdout_leaves_that_copy_out(tmp_path):
     articles = [(f"Article {n}", f"Đoạn văn số {n} nói về năm {1900 + n}.", [(f"q{n}", f"Năm nào ở đoạn {n}?",
                                                                              str(1900 + n))]) for n in range(4)]
@@ -69,11 +72,14 @@ def test_split_indexes_each_article_in_one_language_and_its_holdout_leaves_that_
     names = [d.name for d in vi.documents]
     assert [d.name for d in split.documents] == [names[0], names[2], bench_mixed.english_copy(names[1]),
                                                   bench_mixed.english_copy(names[3])]
-    assert len(split.questions) == 8  # every question, in both languages
+    assert len(split.questions) == 8  # every question, in both languages, its gold document the indexed copy
+    indexed = [name if n % 2 == 0 else bench_mixed.english_copy(name) for n, name in enumerate(names)]
+    assert {(q.id, q.document) for q in split.questions} == {(f"q{n}", indexed[n]) for n in range(4)}
 
-    held = bench_mixed.hold_out_articles(split, vi, 0.5, seed=0)
-    assert len(held.holdout.documents) == 2 and len(held.documents) == 2  # only copies that were indexed
-    assert not set(held.holdout.documents) & {d.name for d in held.documents}
+    held = bench_mixed.hold_out_articles(split, vi, 0.5, seed=SEED_HOLDING_OUT_BOTH_LANGUAGES)
+    left = {d.name for d in held.documents}
+    assert set(held.holdout.documents) == {d.name for d in split.documents} - left  # only copies that were indexed
+    assert len(left) == 2 and {n.endswith(bench_mixed.OTHER_SUFFIX) for n in held.holdout.documents} == {True, False}
     assert len(held.questions) == 4 and all(q.out_of_document for q in held.questions)
 
 
