@@ -127,10 +127,9 @@ def main() -> None:
     shares = {lang: own_language_share(runs[FULL], lang) for lang in LANGUAGES}
     table = [*quality_table(runs, args.k), "| answers citing the question's language | " + " | ".join(
         "—" if shares[lang] is None else f"{100 * shares[lang]:.1f}%" for lang in LANGUAGES) + f" | {FULL} |"]
-    indexed = ("each article in one language, alternately" if args.split
-               else "each article in Vietnamese and in English")
-    notes = [f"one index of {len(full_set.documents)} documents ({indexed}); a passage of either text counts for a "
-             f"question.",
+    indexed = ("each article in one language, alternately; a passage of the question's own article counts"
+               if args.split else "each article in Vietnamese and in English; a passage of either text counts")
+    notes = [f"one index of {len(full_set.documents)} documents ({indexed}).",
              f"holdout: {len(held_set.holdout.documents)} documents left out (--holdout {args.holdout} "
              f"--holdout-seed {args.holdout_seed}), {len(held_set.questions)} questions asked out of the documents.",
              f"eval wall time: full {runs[FULL].wall_seconds:.1f} s, holdout {runs[HOLDOUT].wall_seconds:.1f} s; "
