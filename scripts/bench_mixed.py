@@ -35,7 +35,7 @@ from qa.evaluation import EvalRun, hold_out, load_dataset
 from qa.evaluation.datasets import Dataset, DatasetError, Holdout, align_questions
 from qa.language import ENGLISH
 from benchkit.timing import write_report  # scripts/benchkit, beside this file
-from bench_quality import DEV, FULL, HOLDOUT, LANGUAGES, log, progress, quality_table, run, table_values
+from bench_quality import DEV, FULL, HOLDOUT, LANGUAGES, full_and_holdout, log, quality_table, table_values
 
 OTHER_SUFFIX = ".en.txt"  # the English copy of an article: "0003_teacher.txt" → "0003_teacher.en.txt"
 
@@ -69,7 +69,8 @@ def one_language_each(dataset: Dataset, vietnamese: Dataset) -> Dataset:
     indexed = {own.name: own.name if n % 2 == 0 else english_copy(own.name)
                for n, own in enumerate(vietnamese.documents)}
     article = {q.id: q.document for q in vietnamese.questions}
-    documents = tuple(d for d in dataset.documents if d.name in set(indexed.values()))
+    kept = set(indexed.values())
+    documents = tuple(d for d in dataset.documents if d.name in kept)
     questions = tuple(dataclasses.replace(q, document=indexed[article[q.id]]) for q in dataset.questions)
     return dataclasses.replace(dataset, documents=documents, questions=questions)
 
@@ -117,11 +118,8 @@ def main() -> None:
         full_set = one_language_each(full_set, vietnamese)
     held_set = hold_out_articles(full_set, vietnamese, args.holdout, args.holdout_seed)
     embedder = Embedder.load(log=log)
-    runs: dict[str, EvalRun] = {}
     with tempfile.TemporaryDirectory(prefix="bench-mixed-") as scratch:
-        for name, dataset in ((FULL, full_set), (HOLDOUT, held_set)):
-            runs[name] = run(name, dataset, args, progress(name), workdir=Path(scratch) / "benchmark",
-                             embedder=embedder)
+        runs = full_and_holdout(full_set, held_set, args, embedder, Path(scratch))
     total = time.perf_counter() - started
 
     shares = {lang: own_language_share(runs[FULL], lang) for lang in LANGUAGES}

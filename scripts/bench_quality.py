@@ -74,11 +74,8 @@ def main() -> None:
     held = hold_out(full_set, args.holdout, args.holdout_seed)
     held_set = dataclasses.replace(held, questions=tuple(q for q in held.questions if q.out_of_document))
     embedder = Embedder.load(quantize=args.quantize, log=log)
-    runs: dict[str, EvalRun] = {}
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as scratch:
-        for name, dataset in ((FULL, full_set), (HOLDOUT, held_set)):
-            runs[name] = run(name, dataset, args, progress(name), workdir=Path(scratch) / "benchmark",
-                             embedder=embedder)
+        runs = full_and_holdout(full_set, held_set, args, embedder, Path(scratch))
         if args.seed_gold:
             log("seed gold: indexing seeds/ into a temporary index…")
             build_index(ROOT / "seeds", Path(scratch) / "seed-index", embedder=embedder)
@@ -98,6 +95,13 @@ def main() -> None:
     write_report(args.out, summary, [*table, "", *notes], json_name="summary.json", table_name="table.md")
     plot_risk_coverage(args.out / RISK_COVERAGE_PNG, in_and_out, operating)
     print(f"\nwrote table.md, summary.json, {RISK_COVERAGE_PNG} and one folder a run to {args.out}", file=sys.stderr)
+
+
+def full_and_holdout(full_set: Dataset, held_set: Dataset, args: argparse.Namespace, embedder: Embedder,
+                     scratch: Path) -> dict[str, EvalRun]:
+    """The full run, then the holdout run over the same index folder (it embeds nothing new)."""
+    return {name: run(name, dataset, args, progress(name), workdir=scratch / "benchmark", embedder=embedder)
+            for name, dataset in ((FULL, full_set), (HOLDOUT, held_set))}
 
 
 def run(name: str, dataset: Dataset, args: argparse.Namespace, on_row: Callable[[QuestionResult], None],
