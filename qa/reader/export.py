@@ -131,8 +131,8 @@ def export(base: Path, weights: Path, folder: Path) -> None:
     version: weights per channel, activations dynamic, the feed-forward down-projections fp32 as in
     `qa.embedding.quantized`, whose inputs have outliers) and the word-vector table in fp16 (reader-embeddings.npy).
 
-    The table (250,002 × 384) stays out of the graph: answers read it memory-mapped, so a process holds only the
-    rows of the tokens it reads, not 96-384 MB."""
+    The table (250,002 × 384) stays out of the graph: answers read it row by row (`qa.reader.vectors`), so a
+    process holds only the rows of the tokens it reads, not 96-384 MB."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.fusion_options import FusionOptions
