@@ -86,7 +86,7 @@ class Scores:
 
     dense: float  # cosine of question and passage
     sentence: float  # cosine of question and the passage's best sentence
-    lexical: float  # BM25, scaled to 0..1 within the query's candidates
+    lexical: float  # BM25 on the index's lexical scale: a share of what the question can score (about 0..1)
     lexical_weight: float  # how much BM25 counted for this question
 
 

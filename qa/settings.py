@@ -12,6 +12,7 @@ from typing import Any
 from qa.errors import InvalidArgumentError
 
 FUSION_MODES = ("convex", "rrf")
+LEXICAL_SCALES = ("question", "best")
 
 
 @dataclass(frozen=True)
@@ -20,23 +21,34 @@ class FusionSettings:
 
     Signals: the passage's cosine with the question (`dense`), the cosine of its best sentence (`sentence`: a
     sentence that answers is a sharper match than a long passage, and it matters most across languages) and BM25
-    (`lexical`, scaled to 0..1 by the best candidate). The lexical weight depends on whether question and passage
-    share a language: across languages only names, numbers and Latin-script terms can match, so it gets a small say.
+    (`lexical`, scaled by `lexical_scale`). The lexical weight may differ by whether question and passage share a
+    language: across languages only names, numbers and Latin-script terms can match.
+
+    Lexical scales: "question" divides BM25 by what the question itself can score (`qa.retrieval.fusion`), so a
+    passage matching only its common words stays low whatever else is found; "best" (the rule before) divides by
+    the best candidate's BM25, which hands the whole bonus to the best match even when it matches only common words:
+    in an index where a question's own article is in the other language, passages of other articles in the
+    question's language then took it (README, "Each fact in one language").
 
     Modes: "convex" adds the weighted signals; "rrf" (reciprocal rank fusion) adds weight / (rrf_k + rank) of each
     signal's ranking, which ignores the signals' scales.
     """
 
     mode: str = "convex"
+    # Fitted on the dev benchmark by `scripts/fit_fusion.py` (cross-validated by article; README, "Fusion").
     dense_weight: float = 0.4
     sentence_weight: float = 0.6
     lexical_weight_same_language: float = 0.1
-    lexical_weight_cross_language: float = 0.02
+    lexical_weight_cross_language: float = 0.05
+    lexical_scale: str = "question"
     rrf_k: int = 60
 
     def __post_init__(self) -> None:
         if self.mode not in FUSION_MODES:
             raise InvalidArgumentError(f"Unknown fusion mode {self.mode!r}: use one of {', '.join(FUSION_MODES)}.")
+        if self.lexical_scale not in LEXICAL_SCALES:
+            raise InvalidArgumentError(f"Unknown lexical scale {self.lexical_scale!r}: use one of "
+                                       f"{', '.join(LEXICAL_SCALES)}.")
         weights = (self.dense_weight, self.sentence_weight, self.lexical_weight_same_language,
                    self.lexical_weight_cross_language)
         if any(not isinstance(w, (int, float)) or w < 0 for w in weights) or not any(weights):

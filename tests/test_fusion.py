@@ -31,9 +31,29 @@ def test_rrf_ignores_scales_and_a_passage_bm25_never_matched_gets_no_lexical_sha
     assert fuse(dense * 100, sentence * 100, lexical, np.array([True] * 3), settings) == pytest.approx(fused)
 
 
-def test_lexical_scores_scale_to_the_best_candidate():
+def test_lexical_scores_scale_to_the_question_or_to_the_best_candidate():
+    # "question": the share of what the question can score, so a weak best match stays weak
+    np.testing.assert_allclose(scale_lexical(np.array([2.0, 1.0, 0.0]), attainable=8.0), [0.25, 0.125, 0.0])
+    np.testing.assert_allclose(scale_lexical(np.array([2.0, 1.0]), attainable=0.0), np.zeros(2))
+    # "best": the best candidate gets 1 however little it matched
     np.testing.assert_allclose(scale_lexical(np.array([2.0, 1.0, 0.0])), [1.0, 0.5, 0.0])
     np.testing.assert_allclose(scale_lexical(np.zeros(3)), np.zeros(3))
+
+
+def test_the_attainable_score_is_what_an_average_passage_holding_each_question_token_once_scores():
+    from qa.store.lexical import LexicalIndex
+    from qa.text import lexical_tokens
+
+    texts = ["the cat sat on the mat", "a dog ran in the park", "the cat and the dog met"]
+    index = LexicalIndex.build(texts)
+    question = "cat park"
+    expected = sum(index.idf(t) for t in dict.fromkeys(lexical_tokens(question)))
+    assert index.attainable(question) == pytest.approx(expected) and expected > 0
+    # a token no passage holds counts as the rarest: a question that asks more than the corpus holds scores lower
+    assert index.attainable("cat zebra") > index.attainable("cat")
+    # a passage of average length holding each token once scores exactly that
+    average = LexicalIndex.build(["cat park x y z", "dog one two three four", "cat fish g h k"])
+    assert average.scores("cat park")[0] == pytest.approx(average.attainable("cat park"), rel=1e-5)
 
 
 def test_settings_round_trip_and_bad_settings_are_refused():
@@ -44,6 +64,9 @@ def test_settings_round_trip_and_bad_settings_are_refused():
         FusionSettings(mode="max")
     with pytest.raises(InvalidArgumentError, match="≥ 0"):
         FusionSettings(dense_weight=-1)
+    with pytest.raises(InvalidArgumentError, match="lexical scale"):
+        FusionSettings(lexical_scale="max")
+    assert RetrievalSettings.from_dict({"fusion": {"lexical_scale": "best"}}).fusion.lexical_scale == "best"
     with pytest.raises(InvalidArgumentError, match="Unknown fusion"):
         RetrievalSettings.from_dict({"fusion": {"wieght": 1}})
     with pytest.raises(InvalidArgumentError, match="candidates"):

@@ -49,9 +49,59 @@ def test_english_question_finds_the_vietnamese_passage(retriever):
     result = retriever.retrieve("Which city did the leaders meet in to sign the ceasefire?", k=1)
     assert result.language == "en"
     assert "Moscow" in result.hits[0].text
-    # across languages BM25 keeps only a small say (names and numbers still match)
-    assert result.hits[0].scores.lexical_weight == FusionSettings().lexical_weight_cross_language < \
-        FusionSettings().lexical_weight_same_language
+    assert result.hits[0].scores.lexical_weight == FusionSettings().lexical_weight_cross_language
+
+
+# Written for this test: one English document, and two Vietnamese ones on other topics that share the questions'
+# everyday words ("mỗi", "của", "buổi sáng", "bảy giờ") but not their subject.
+MARKET = """The Cai Rang floating market is held every morning on the Hau River near Can Tho. Traders sell fruit and \
+vegetables from their boats, and each boat hangs a sample of its goods from a tall bamboo pole so that buyers can see \
+from afar what it sells.
+
+The market began in the early twentieth century, when the delta had few roads and the rivers carried most of its \
+trade. Today most of the buying is done before eight o'clock, after which the boats return to the villages upstream.
+"""
+LIBRARY = """Thư viện thành phố được xây dựng vào năm 1998 ở trung tâm. Mỗi buổi sáng, thư viện mở cửa lúc bảy giờ và \
+người dân có thể mượn sách của thư viện mang về nhà trong hai tuần.
+
+Mỗi năm thư viện mua thêm khoảng ba nghìn cuốn sách mới. Các cuốn sách được xếp trên những chiếc giá cao để người đọc \
+có thể nhìn thấy từ xa.
+"""
+SCHOOL = """Trường tiểu học của làng được mở vào năm 1975. Mỗi buổi sáng, học sinh đến trường bằng xe đạp hoặc đi bộ, \
+và các lớp học bắt đầu lúc bảy giờ rưỡi.
+
+Trường có mười hai lớp học và một sân chơi rộng. Mỗi lớp treo một tấm bảng ở phía trước để học sinh có thể nhìn thấy \
+bài học của mình.
+"""
+
+
+def test_a_fact_only_in_english_is_found_first_though_vietnamese_text_shares_the_question_words(tmp_path, embedder):
+    """A bilingual index where each fact is in one language: BM25 must not hand Vietnamese passages on another
+    topic a bonus for the question's everyday words (it did when BM25 was scaled by the best candidate; README,
+    "Each fact in one language")."""
+    from qa import Retriever, build_index
+    from qa.embedding.embeddings import query_encoder
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for name, text in (("market.txt", MARKET), ("thuvien.txt", LIBRARY), ("truonghoc.txt", SCHOOL)):
+        (seeds / name).write_text(text, encoding="utf-8")
+    build_index(seeds, tmp_path / "index", embedder=embedder)
+    retriever = Retriever.load(tmp_path / "index", embedder=query_encoder(embedder))
+    firsts = []
+    for question in ("Mỗi chiếc thuyền treo mẫu hàng hóa của mình ở đâu?", "Chợ nổi Cái Răng họp vào lúc nào?",
+                     "Phần lớn việc mua bán ở chợ xong trước mấy giờ?", "Chợ bắt đầu có từ khi nào?",
+                     "Người bán hàng bán gì từ thuyền của họ?"):
+        documents = [hit.citation.document for hit in retriever.search(question, k=2)]
+        assert "market.txt" in documents, question  # the old rule put it third for three of them
+        firsts.append(documents[0] == "market.txt")
+    # first for all but at most one: "Chợ bắt đầu có từ khi nào?" shares a real word, "bắt đầu" (begin), with the
+    # school's "các lớp học bắt đầu", and the shipped weights let it win by 0.006 (README, "BM25 on the question's
+    # scale"); the old rule put the school or the library first for all five
+    assert sum(firsts) >= 4, firsts
+    # the same words still find a Vietnamese fact in Vietnamese text
+    assert retriever.search("Thư viện mở cửa lúc mấy giờ?", k=1)[0].citation.document == "thuvien.txt"
+    assert retriever.search("Trường tiểu học được mở vào năm nào?", k=1)[0].citation.document == "truonghoc.txt"
 
 
 def test_json_shape(retriever):

@@ -7,9 +7,14 @@ import numpy as np
 from qa.settings import FusionSettings
 
 
-def scale_lexical(lexical: np.ndarray) -> np.ndarray:
-    """BM25 scaled so the best candidate has 1 (BM25's raw scale depends on the corpus and the question)."""
-    top = float(lexical.max()) if len(lexical) else 0.0
+def scale_lexical(lexical: np.ndarray, attainable: float | None = None) -> np.ndarray:
+    """BM25 on a scale fusion can weigh (its raw scale depends on the corpus and the question).
+
+    With `attainable` (the "question" scale: what a passage of average length holding each of the question's
+    tokens once scores, `PassageStore.attainable_lexical`): the share of it a passage reached, about 0..1, above 1
+    only for a short passage repeating the question's rare words. Without (the "best" scale): divided by the best
+    candidate's BM25, so the best match has 1 however little of the question it matches."""
+    top = attainable if attainable is not None else float(lexical.max()) if len(lexical) else 0.0
     return lexical / top if top > 0 else np.zeros(len(lexical), dtype=np.float32)
 
 

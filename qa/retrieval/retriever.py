@@ -2,9 +2,10 @@
 best sentence's cosine and BM25, fused into one score (`qa.retrieval.fusion`, settings from the index manifest).
 
 Why the best sentence: a single sentence that answers is a sharper match than a whole paragraph, and it is what
-lifts cross-lingual questions. Why the language matters: BM25 cannot match English words to Vietnamese text, so
-across languages it keeps only a small say (names and numbers still match); and the model's query adapter
-(`qa.embedding.adapter`) scores a question against passages in the other language, never against its own.
+lifts cross-lingual questions. Why BM25 is scaled by the question: a passage that matches only the question's
+everyday words must not outrank, in another language, the passage that answers (`FusionSettings.lexical_scale`).
+Why the language matters: the model's query adapter (`qa.embedding.adapter`) scores a question against passages in
+the other language, never against its own.
 """
 
 from __future__ import annotations
@@ -113,15 +114,22 @@ class Retriever:
         return SearchResult(question, language, self.rank(question, language, query_vector, k), query_vector,
                             self.store.version)
 
-    def rank(self, question: str, language: str, query_vector: np.ndarray, k: int) -> list[Hit]:
-        depth = max(self.settings.candidates, k)
+    def candidates(self, question: str, language: str, query_vector: np.ndarray, depth: int) -> Candidates:
+        """The passages fusion ranks, with their raw signals: the store's dense and BM25 candidates, those in another
+        language scored with the adapted vector (`bridged`). `scripts/fit_fusion.py` fits the fusion on these."""
         found = self.store.candidates(question, query_vector, depth)
         adapter = self.embedder.query_adapter
         if adapter is not None and adapter.covers(language) and any(lang != language for lang in found.languages):
             found = bridged(found, self.store.candidates(question, adapter(query_vector, language), depth), language)
+        return found
+
+    def rank(self, question: str, language: str, query_vector: np.ndarray, k: int) -> list[Hit]:
+        found = self.candidates(question, language, query_vector, max(self.settings.candidates, k))
         if not len(found.rows):
             return []
-        lexical_scaled = scale_lexical(found.lexical)
+        scale_by_question = self.settings.fusion.lexical_scale == "question"
+        lexical_scaled = scale_lexical(found.lexical,
+                                       self.store.attainable_lexical(question) if scale_by_question else None)
         same_language = np.array([lang == language for lang in found.languages], dtype=bool)
         fused = fuse(found.dense, found.sentence, lexical_scaled, same_language, self.settings.fusion)
         weights = lexical_weights_for(same_language, self.settings.fusion)

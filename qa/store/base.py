@@ -65,6 +65,10 @@ class PassageStore(Protocol):
     def idf(self, token: str) -> float:
         """How rare a lexical token is in the corpus (BM25's idf)."""
 
+    def attainable_lexical(self, question: str) -> float:
+        """The BM25 a passage of average length holding each of the question's distinct tokens once would score:
+        the sum of their idf (a token no passage holds counts as the rarest). The question's own BM25 scale."""
+
     def document_text(self, name: str) -> str: ...
 
     def close(self) -> None: ...

@@ -78,6 +78,11 @@ class LexicalIndex:
         df = int(self._document_frequency[row]) if row is not None else 0
         return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
 
+    def attainable(self, query: str) -> float:
+        """The score of a passage of average length holding each of the query's distinct tokens once: the sum of
+        their idf (Lucene's term score at tf 1 and average length is the idf itself)."""
+        return sum(self.idf(token) for token in dict.fromkeys(lexical_tokens(query)))
+
     def _run(self, column: int | None) -> tuple[int, int]:
         """Where a token's column lies in the matrix: empty for an unknown token and for bm25s's padding one."""
         if column is None or column + 1 >= len(self._pointers):

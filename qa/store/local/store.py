@@ -241,6 +241,9 @@ class IndexStore:
     def idf(self, token: str) -> float:
         return self.lexical.idf(token)
 
+    def attainable_lexical(self, question: str) -> float:
+        return self.lexical.attainable(question)
+
     def passage_vectors(self) -> np.ndarray:
         return np.asarray(self.vectors)
 

@@ -142,6 +142,10 @@ class QdrantStore:
     def idf(self, token: str) -> float:
         return self._idf(token)
 
+    def attainable_lexical(self, question: str) -> float:
+        """One count a token not asked before (cached per store, as `idf`)."""
+        return sum(self.idf(token) for token in dict.fromkeys(lexical_tokens(question)))
+
     def _token_idf(self, token: str) -> float:
         with self.lease as client:
             df = client.count(self.version, exact=True, count_filter=models.Filter(
