@@ -49,7 +49,11 @@ def test_retrieving_with_fast_queries_gives_the_reference_top_hits(retriever, fa
     for row in load_gold():
         reference = retriever.search(row["question"], k=3)
         quick = fast_retriever.search(row["question"], k=3)
-        assert reference[0].passage_id == quick[0].passage_id, row["question"]
+        if reference[0].passage_id != quick[0].passage_id:
+            # only a near tie may break the other way (the two encoders' vectors differ by a cosine ≤ 0.001): one
+            # English gold question's first two passages are 0.00015 apart
+            assert reference[0].score - reference[1].score < 0.001, row["question"]
+            assert quick[0].passage_id == reference[1].passage_id, row["question"]
 
 
 def test_an_index_is_built_with_the_reference_model_even_when_handed_the_fast_one(fast, embedder, tmp_path):
