@@ -139,7 +139,7 @@ bench-mixed: model
 
 # Fit the fusion weights (qa/settings.py's FusionSettings) on the dev benchmark indexed four ways (Vietnamese text,
 # English text, both, each article in one language), cross-validated by article (eval-out/fit-fusion/table.md;
-# about 8 minutes, then seconds a rerun: the indexes are kept). Refit the calibration after a change.
+# 8-12 minutes here; a rerun reuses the indexes). Refit the calibration after a change (make calibrate-reader).
 .PHONY: fit-fusion
 fit-fusion: model
 	$(BIN)/python scripts/fit_fusion.py
