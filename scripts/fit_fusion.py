@@ -115,7 +115,11 @@ def ranks(settings: FusionSettings, asked: list[Asked]) -> dict[str, list[int | 
 
 def top1(settings: FusionSettings, asked: list[Asked]) -> dict[str, float]:
     """The share of each group's questions whose first passage is relevant."""
-    return {group: float(np.mean([r == 1 for r in found])) for group, found in ranks(settings, asked).items()}
+    return _share_first(ranks(settings, asked))
+
+
+def _share_first(found: dict[str, list[int | None]]) -> dict[str, float]:
+    return {group: float(np.mean([r == 1 for r in rs])) for group, rs in found.items()}
 
 
 def objective(by_group: dict[str, float]) -> float:
@@ -125,7 +129,7 @@ def objective(by_group: dict[str, float]) -> float:
 def score(settings: FusionSettings, asked: list[Asked]) -> tuple[float, float]:
     """Mean top-1 over the groups, then mean MRR (which breaks top-1's frequent ties)."""
     found = ranks(settings, asked)
-    return (objective({g: float(np.mean([r == 1 for r in rs])) for g, rs in found.items()}),
+    return (objective(_share_first(found)),
             objective({g: float(np.mean([1 / r if r else 0.0 for r in rs])) for g, rs in found.items()}))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -79,9 +79,7 @@ class LexicalIndex:
         return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
 
     def attainable(self, query: str) -> float:
-        """The score of a passage of average length holding each of the query's distinct tokens once: the sum of
-        their idf (Lucene's term score at tf 1 and average length is the idf itself)."""
-        return sum(self.idf(token) for token in dict.fromkeys(lexical_tokens(query)))
+        return attainable_score(query, self.idf)
 
     def _run(self, column: int | None) -> tuple[int, int]:
         """Where a token's column lies in the matrix: empty for an unknown token and for bm25s's padding one."""
@@ -109,6 +107,12 @@ class LexicalIndex:
             first, end = self._run(self._vocabulary.get(token))
             scores[rows[first:end]] += data[first:end]
         return scores * np.float32(K1 + 1)
+
+
+def attainable_score(query: str, idf: Callable[[str], float]) -> float:
+    """The BM25 of a passage of average length holding each of the query's distinct tokens once: the sum of their
+    idf (Lucene's term score at tf 1 and average length is the idf itself). Every store scales BM25 by this."""
+    return sum(idf(token) for token in dict.fromkeys(lexical_tokens(query)))
 
 
 def _score_matrix(terms: list[np.ndarray], counts: list[np.ndarray], lengths: np.ndarray, vocabulary: int) -> dict:

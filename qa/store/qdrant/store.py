@@ -27,6 +27,7 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 
 from qa.store.base import Candidates
+from qa.store.lexical import attainable_score
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from qa.store.qdrant.connection import Lease, QdrantLocation, meta_collection, resolve
 from qa.records import Document, Passage
@@ -144,7 +145,7 @@ class QdrantStore:
 
     def attainable_lexical(self, question: str) -> float:
         """One count a token not asked before (cached per store, as `idf`)."""
-        return sum(self.idf(token) for token in dict.fromkeys(lexical_tokens(question)))
+        return attainable_score(question, self.idf)
 
     def _token_idf(self, token: str) -> float:
         with self.lease as client:
